@@ -1,0 +1,99 @@
+"""The built-in model: a tiny Stable-Diffusion-architecture model with seeded random weights.
+
+It keeps SD's geometry (VAE scale factor 8, 4 latent channels, 77-token prompts) so sizes, crops and latent masks
+behave as with a real checkpoint, while a 512x512 step costs a fraction of a second on a CPU. Its pictures are noise.
+It is written once, in diffusers layout, to a cache folder, and loaded from there like any other diffusers folder.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+BUILTIN_PREFIX = "builtin:"
+BUILTIN_VARIANTS = {"tiny": 4, "tiny-inpainting": 9}  # name -> UNet input channels
+BUILTIN_VERSION = "v1"
+SEED = 1234
+
+
+def cache_root() -> Path:
+    base = os.environ.get("IMG2IMG_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "img2img-webui")
+    return Path(base)
+
+
+def byte_level_vocabulary() -> dict:
+    """CLIP's byte-to-unicode table: every byte as a printable character, alone and as a word end, plus the
+    start and end tokens. (transformers 5 no longer exports `bytes_to_unicode`.)"""
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
+        list(range(ord("®"), ord("ÿ") + 1))
+    chars = printable[:]
+    n = 0
+    for b in range(256):
+        if b not in printable:
+            printable.append(b)
+            chars.append(256 + n)
+            n += 1
+    symbols = [chr(c) for c in chars]
+    tokens = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
+    return {token: i for i, token in enumerate(tokens)}
+
+
+def build(folder: Path, in_channels: int) -> None:
+    """Create the model with seeded random weights and save it in diffusers layout."""
+    import torch
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    tokenizer_dir = folder / "tokenizer"
+    tokenizer_dir.mkdir(parents=True)
+    vocab = byte_level_vocabulary()
+    (tokenizer_dir / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (tokenizer_dir / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    tokenizer = CLIPTokenizer(str(tokenizer_dir / "vocab.json"), str(tokenizer_dir / "merges.txt"),
+                              model_max_length=77, pad_token="<|endoftext|>")
+
+    torch.manual_seed(SEED)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=77, projection_dim=32, bos_token_id=vocab["<|startoftext|>"],
+        eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"]))
+    unet = UNet2DConditionModel(
+        sample_size=64, in_channels=in_channels, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8, norm_num_groups=32)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=4, layers_per_block=1, block_out_channels=(32, 32, 64, 64),
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4, norm_num_groups=32,
+        sample_size=512)
+    # SD 1.5's noise schedule.
+    scheduler = DPMSolverMultistepScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                            num_train_timesteps=1000, steps_offset=1, timestep_spacing="leading")
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(folder, safe_serialization=True)
+
+
+def ensure_builtin(variant: str) -> Path:
+    """The folder of a built-in variant, created on first use (atomically, so an interrupted build is never used)."""
+    if variant not in BUILTIN_VARIANTS:
+        raise ValueError(f"unknown built-in model {variant!r}; known: "
+                         + ", ".join(BUILTIN_PREFIX + v for v in BUILTIN_VARIANTS))
+    folder = cache_root() / f"builtin-{variant}-{BUILTIN_VERSION}"
+    if (folder / "model_index.json").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".builtin-{variant}-", dir=folder.parent))
+    try:
+        build(staging / "model", BUILTIN_VARIANTS[variant])
+        try:
+            os.replace(staging / "model", folder)
+        except OSError:
+            if not (folder / "model_index.json").exists():  # not a concurrent build that finished first
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -1,0 +1,216 @@
+"""The engine: one loaded model, one worker thread that owns it, and a queue of jobs.
+
+The web layers never run a model themselves: they `submit` a Job and read its events from the returned handle.
+Each handle is its owner's alone: its progress, previews, results, interrupt and skip touch no other job.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import traceback
+from typing import Iterator, List, Optional
+
+from .job import Done, Failed, Job, JobError, Notice, Options, Queued
+from .imageops import ImageInputError
+from .models import CheckpointInfo, LoadedModel, ModelLoadError, list_checkpoints, load_model, resolve_checkpoint
+from .processing import Control, process_job
+from .samplers import UnknownSamplerError
+from .saving import ImageSaver
+
+log = logging.getLogger(__name__)
+
+BUILTIN_NOTICE = ("Using the built-in tiny model: its weights are random, so its pictures are noise. "
+                  "Put a diffusers model folder under {ckpt_dir} or pass --ckpt to use a real checkpoint.")
+
+
+def pick_device(requested: Optional[str] = None) -> str:
+    """--device, else CUDA when present, then MPS, then the CPU."""
+    import torch
+    if requested:
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class JobHandle:
+    """One submitted job: iterate it for its events (Queued, Progress, Notice, Result, then Done or Failed)."""
+
+    def __init__(self, job: Job, owner: Optional[str] = None):
+        self.job = job
+        self.owner = owner
+        self.control = Control()
+        self.events: "queue.Queue[object]" = queue.Queue()
+        self.finished = threading.Event()
+        self.result: Optional[object] = None  # the closing Done or Failed
+
+    def interrupt(self) -> None:
+        self.control.interrupted.set()
+
+    def skip(self) -> None:
+        self.control.skipped.set()
+
+    def emit(self, event: object) -> None:
+        self.events.put(event)
+        if isinstance(event, (Done, Failed)):
+            self.result = event
+            self.finished.set()
+
+    def __iter__(self) -> Iterator[object]:
+        while True:
+            event = self.events.get()
+            yield event
+            if isinstance(event, (Done, Failed)):
+                return
+
+
+class Engine:
+    """Holds the model and runs jobs one at a time on its worker thread, in the order they were submitted."""
+
+    def __init__(self, ckpt: Optional[str] = None, ckpt_dir: Optional[str] = "models/Stable-diffusion",
+                 outdir: Optional[str] = "outputs", device: Optional[str] = None, half: bool = True,
+                 half_vae: bool = True, offload: Optional[str] = None, options: Optional[Options] = None):
+        self.ckpt_dir = ckpt_dir
+        self.device = pick_device(device)
+        self.half, self.half_vae, self.offload = half, half_vae, offload
+        self.options = options or Options()
+        self.saver = ImageSaver(outdir) if outdir else None
+        self.notices: List[str] = []
+        self.model: Optional[LoadedModel] = None
+        self._model_lock = threading.Lock()  # held while a job runs or a model loads
+        self._waiting: List[JobHandle] = []
+        self._waiting_lock = threading.Condition()
+        self._current: Optional[JobHandle] = None
+        self._closed = False
+        self.load_checkpoint(ckpt)
+        self._worker = threading.Thread(target=self._work, name="engine-worker", daemon=True)
+        self._worker.start()
+
+    # -- models --------------------------------------------------------------------------------------------------------
+
+    def checkpoints(self) -> List[CheckpointInfo]:
+        return list_checkpoints(self.ckpt_dir)
+
+    def load_checkpoint(self, spec: Optional[str]) -> LoadedModel:
+        """Load a checkpoint (waits for the running job); raises ModelLoadError with the reason."""
+        info = resolve_checkpoint(spec, self.ckpt_dir)
+        with self._model_lock:
+            if self.model is not None and self.model.info == info:
+                return self.model
+            self.model = None  # free the old weights before loading the new ones
+            self.model = load_model(info, self.device, self.half, self.half_vae, self.offload)
+        if info.builtin:
+            notice = BUILTIN_NOTICE.format(ckpt_dir=self.ckpt_dir)
+            log.warning(notice)
+            self.notices = [notice]
+        else:
+            self.notices = []
+        log.info("Loaded %s (%s) on %s", info.title, self.model.hash, self.device)
+        return self.model
+
+    # -- jobs ----------------------------------------------------------------------------------------------------------
+
+    def submit(self, job: Job, owner: Optional[str] = None) -> JobHandle:
+        """Queue a job; a job that cannot run fails at once, without waiting in the queue."""
+        handle = JobHandle(job, owner)
+        try:
+            job.validate()
+        except JobError as e:
+            handle.emit(Failed(str(e)))
+            return handle
+        with self._waiting_lock:
+            if self._closed:
+                handle.emit(Failed("the server is shutting down"))
+                return handle
+            ahead = len(self._waiting) + (1 if self._current is not None else 0)
+            self._waiting.append(handle)
+            self._waiting_lock.notify()
+        handle.emit(Queued(ahead))
+        return handle
+
+    def run(self, job: Job, owner: Optional[str] = None) -> Iterator[object]:
+        """Submit a job and yield its events until it ends."""
+        yield from self.submit(job, owner)
+
+    def queue_length(self) -> int:
+        with self._waiting_lock:
+            return len(self._waiting) + (1 if self._current is not None else 0)
+
+    def current(self) -> Optional[JobHandle]:
+        return self._current
+
+    def interrupt(self, owner: Optional[str] = None) -> None:
+        """Interrupt the running job (only if it is `owner`'s, when an owner is given)."""
+        current = self._current
+        if current is not None and (owner is None or current.owner == owner):
+            current.interrupt()
+
+    def skip(self, owner: Optional[str] = None) -> None:
+        current = self._current
+        if current is not None and (owner is None or current.owner == owner):
+            current.skip()
+
+    def close(self) -> None:
+        with self._waiting_lock:
+            self._closed = True
+            waiting, self._waiting = self._waiting, []
+            self._waiting_lock.notify_all()
+        for handle in waiting:
+            handle.emit(Failed("the server is shutting down"))
+        if self._current is not None:
+            self._current.interrupt()
+        self._worker.join(timeout=30)
+
+    def _work(self) -> None:
+        while True:
+            with self._waiting_lock:
+                while not self._waiting and not self._closed:
+                    self._waiting_lock.wait()
+                if self._closed:
+                    return
+                handle = self._waiting.pop(0)
+                self._current = handle
+                for position, waiting in enumerate(self._waiting):
+                    waiting.emit(Queued(position + 1))
+            try:
+                self._run_one(handle)
+            finally:
+                with self._waiting_lock:
+                    self._current = None
+
+    def _run_one(self, handle: JobHandle) -> None:
+        if handle.control.interrupted.is_set():
+            handle.emit(Failed("interrupted before it started"))
+            return
+        for notice in self.notices:
+            handle.emit(Notice(notice))
+        try:
+            with self._model_lock:
+                done: Done = process_job(handle.job, self.model, self.options, self.saver, handle.control,
+                                         handle.emit)
+            handle.emit(done)
+        except (JobError, ImageInputError, UnknownSamplerError, ModelLoadError) as e:
+            handle.emit(Failed(str(e)))
+        except Exception as e:  # the worker must survive anything a job does
+            log.error("job failed:\n%s", traceback.format_exc())
+            handle.emit(Failed(_describe_failure(e)))
+            _free_memory()
+
+
+def _describe_failure(error: Exception) -> str:
+    if "out of memory" in str(error).lower():
+        return ("out of memory: try a smaller size or batch, 'Only masked' inpainting, or --medvram / --lowvram "
+                f"({error.__class__.__name__})")
+    return f"{error.__class__.__name__}: {error}"
+
+
+def _free_memory() -> None:
+    import gc
+
+    import torch
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

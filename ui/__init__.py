@@ -1,0 +1,1 @@
+"""Gradio Blocks over the modes and the core."""

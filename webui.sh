@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Fresh machine -> running app: create .venv, install, launch (on the built-in model when no checkpoint is found).
+# Flags go to app.py, e.g. ./webui.sh --listen --port 7861 --ckpt models/Stable-diffusion/my-model
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/setup_env.sh
+exec python app.py "$@"
