@@ -1,0 +1,122 @@
+"""What bench/run.py and bench/gpu_bench.py share: the same jobs through the core and through bare diffusers, on
+the same loaded components, seed, sampler, size and number of UNet steps, timed in one run."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pipelines import Done, Engine, Failed, Job, Progress, img2img_steps
+
+CASES = ("img2img", "inpaint")
+
+
+def noise_picture(size: int, seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.RandomState(seed).randint(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def centre_mask(size: int) -> Image.Image:
+    mask = Image.new("L", (size, size), 0)
+    mask.paste(255, (size // 4, size // 4, 3 * size // 4, 3 * size // 4))
+    return mask
+
+
+@dataclass
+class Timing:
+    seconds: float  # the whole job: pictures in, pictures out (the core also saves its PNG)
+    its: float  # UNet steps per second, between the first and the last step
+
+
+def its_between(stamps: List[float]) -> float:
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] else float("nan")
+
+
+def time_core(engine: Engine, case: str, size: int, steps: int, strength: float, seed: int, sync) -> Timing:
+    job = Job(init_images=[noise_picture(size)], mask=centre_mask(size) if case == "inpaint" else None,
+              prompt="a photo of a cat", sampler_name="Euler", steps=steps, denoising_strength=strength,
+              width=size, height=size, seed=seed, cfg_scale=7)
+    stamps = []
+    start = time.perf_counter()
+    for event in engine.run(job):
+        if isinstance(event, Progress):
+            sync()
+            stamps.append(time.perf_counter())
+        elif isinstance(event, Failed):
+            raise RuntimeError(event.error)
+    sync()
+    seconds = time.perf_counter() - start
+    assert isinstance(event, Done) and event.images
+    return Timing(seconds, its_between(stamps))
+
+
+def diffusers_pipelines(engine: Engine) -> Dict[str, object]:
+    """Bare diffusers pipelines over the engine's own components, with the same scheduler as the core's "Euler"."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline
+
+    loaded = engine.model.pipe
+    components = dict(loaded.components)
+    components["scheduler"] = EulerDiscreteScheduler.from_config(loaded.scheduler.config, use_karras_sigmas=False,
+                                                                 use_exponential_sigmas=False, use_beta_sigmas=False)
+    pipes = {"img2img": StableDiffusionImg2ImgPipeline(**components),
+             "inpaint": StableDiffusionInpaintPipeline(**components)}
+    for pipe in pipes.values():
+        pipe.set_progress_bar_config(disable=True)
+    return pipes
+
+
+def time_diffusers(pipe, case: str, size: int, steps: int, strength: float, seed: int, sync) -> Timing:
+    # diffusers runs int(steps * strength) steps, A1111 (and the core) one more: give diffusers the same count
+    steps_run = img2img_steps(steps, strength, False)[1]
+    stamps = []
+
+    def on_step(p, i, t, kwargs):
+        sync()
+        stamps.append(time.perf_counter())
+        return kwargs
+
+    kwargs = dict(prompt="a photo of a cat", image=noise_picture(size), num_inference_steps=steps,
+                  strength=(steps_run + 0.5) / steps, guidance_scale=7, height=size, width=size,
+                  generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=on_step)
+    if case == "inpaint":
+        kwargs["mask_image"] = centre_mask(size)
+    else:
+        del kwargs["height"], kwargs["width"]
+    start = time.perf_counter()
+    images = pipe(**kwargs).images
+    sync()
+    seconds = time.perf_counter() - start
+    assert images and len(stamps) == steps_run, (len(stamps), steps_run)
+    return Timing(seconds, its_between(stamps))
+
+
+def compare(engine: Engine, size: int, steps: int, strength: float, repeats: int, sync: Callable[[], None],
+            label: str = "") -> Dict[str, Dict[str, Timing]]:
+    """Median of `repeats` runs of each case through both, interleaved so that drift hits both alike."""
+    pipes = diffusers_pipelines(engine)
+    results: Dict[str, Dict[str, Timing]] = {}
+    for case in CASES:
+        core_runs, bare_runs = [], []
+        time_core(engine, case, size, steps, strength, 1, sync)  # warm-up
+        time_diffusers(pipes[case], case, size, steps, strength, 1, sync)
+        for r in range(repeats):
+            core_runs.append(time_core(engine, case, size, steps, strength, 1 + r, sync))
+            bare_runs.append(time_diffusers(pipes[case], case, size, steps, strength, 1 + r, sync))
+        results[case] = {"core": median_timing(core_runs), "diffusers": median_timing(bare_runs)}
+        core, bare = results[case]["core"], results[case]["diffusers"]
+        print(f"{label}{case:8s} {size}x{size} {steps} steps @ {strength}: core {core.seconds:7.3f} s "
+              f"({core.its:6.2f} it/s)   diffusers {bare.seconds:7.3f} s ({bare.its:6.2f} it/s)   "
+              f"ratio {core.seconds / bare.seconds:.3f}", flush=True)
+    return results
+
+
+def median_timing(runs: List[Timing]) -> Timing:
+    return Timing(statistics.median(r.seconds for r in runs), statistics.median(r.its for r in runs))
+
+
+def worst_ratio(results: Dict[str, Dict[str, Timing]]) -> float:
+    return max(r["core"].seconds / r["diffusers"].seconds for r in results.values())

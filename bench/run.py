@@ -1,0 +1,34 @@
+"""The core against bare diffusers on the built-in model: img2img and whole-picture inpaint at 512x512.
+
+    python bench/run.py [--size 512] [--steps 20] [--strength 0.75] [--repeats 3]
+
+Prints one line per case and, last, `core/diffusers ratio: <x>`: the worst whole-job time ratio of the cases.
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import compare, worst_ratio  # noqa: E402
+from pipelines import Engine  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt", default="builtin:tiny")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--strength", type=float, default=0.75)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as outdir:
+        engine = Engine(ckpt=args.ckpt, ckpt_dir=None, outdir=outdir, device="cpu")
+        results = compare(engine, args.size, args.steps, args.strength, args.repeats, sync=lambda: None)
+        engine.close()
+    print(f"core/diffusers ratio: {worst_ratio(results):.3f}")
+
+
+if __name__ == "__main__":
+    main()
