@@ -80,7 +80,7 @@ def time_diffusers(pipe, case: str, size: int, steps: int, strength: float, seed
         return kwargs
 
     kwargs = dict(prompt="a photo of a cat", image=noise_picture(size), num_inference_steps=steps,
-                  strength=(steps_run + 0.5) / steps, guidance_scale=7, height=size, width=size,
+                  strength=min(1.0, (steps_run + 0.5) / steps), guidance_scale=7, height=size, width=size,
                   generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=on_step)
     if case == "inpaint":
         kwargs["mask_image"] = centre_mask(size)

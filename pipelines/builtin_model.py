@@ -41,19 +41,25 @@ def byte_level_vocabulary() -> dict:
     return {token: i for i, token in enumerate(tokens)}
 
 
+def byte_level_tokenizer(folder: Path):
+    """A CLIPTokenizer on the byte-level vocabulary, its files written to `folder` (no merges: one token a byte)."""
+    from transformers import CLIPTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(byte_level_vocabulary()), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77,
+                         pad_token="<|endoftext|>")
+
+
 def build(folder: Path, in_channels: int) -> None:
     """Create the model with seeded random weights and save it in diffusers layout."""
     import torch
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
-    tokenizer_dir = folder / "tokenizer"
-    tokenizer_dir.mkdir(parents=True)
-    vocab = byte_level_vocabulary()
-    (tokenizer_dir / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
-    (tokenizer_dir / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    tokenizer = CLIPTokenizer(str(tokenizer_dir / "vocab.json"), str(tokenizer_dir / "merges.txt"),
-                              model_max_length=77, pad_token="<|endoftext|>")
+    tokenizer = byte_level_tokenizer(folder / "tokenizer")
+    vocab = tokenizer.get_vocab()
 
     torch.manual_seed(SEED)
     text_encoder = CLIPTextModel(CLIPTextConfig(

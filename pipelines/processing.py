@@ -75,7 +75,8 @@ def process_job(job: Job, model: LoadedModel, options: Options, saver: Optional[
     opts = options.with_overrides(job.override_settings)
     sampler, schedule = split_sampler_and_schedule(job.sampler_name, job.scheduler)
     width, height = job.target_size()
-    batch_size = max(job.batch_size, len(job.init_images)) if len(job.init_images) > 1 else job.batch_size
+    # several init pictures are the batch (A1111 sets batch_size to their number)
+    batch_size = len(job.init_images) if len(job.init_images) > 1 else job.batch_size
     noise_multiplier = opts.initial_noise_multiplier if job.initial_noise_multiplier is None \
         else job.initial_noise_multiplier
 

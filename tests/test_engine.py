@@ -328,3 +328,11 @@ def test_bad_jobs_fail_clearly_and_the_engine_goes_on(engine, params, message):
     events = list(engine.run(Job(init_images=init, **dict(FAST, **params))))
     assert isinstance(events[-1], Failed) and message in events[-1].error
     assert done_of(engine, job()).images
+
+
+def test_several_init_pictures_are_the_batch(engine):
+    sources = [noise_image(64, 64, 1), noise_image(64, 64, 2)]
+    done = done_of(engine, Job(init_images=sources, batch_size=4, **dict(FAST, denoising_strength=0)))
+    assert len(done.images) == 2
+    for out, source in zip(done.images, sources):
+        assert np.array_equal(pixels(out), pixels(source))

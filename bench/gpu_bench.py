@@ -1,0 +1,84 @@
+"""The core against bare diffusers on an SD 1.5-shaped model with random weights, eager and with torch.compile.
+
+    bash bench/gpu.sh            (on a CUDA machine; see bench/README.md)
+
+Builds SD 1.5's UNet, VAE and text encoder from the configs in bench/sd15/ (no downloads), saves them once as a
+diffusers folder, loads it through the engine like any checkpoint, and times at 512x512, 20 steps, strength 0.75,
+fp16, batch 1: img2img and whole-picture inpaint through the core and through bare diffusers.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch  # noqa: E402
+
+from bench.common import compare, worst_ratio  # noqa: E402
+from pipelines import Engine  # noqa: E402
+from pipelines.builtin_model import byte_level_tokenizer  # noqa: E402
+
+CONFIGS = Path(__file__).parent / "sd15"
+
+
+def build_sd15_folder(folder: Path, device: str) -> None:
+    """SD 1.5's architecture with seeded random weights, in fp16, saved in diffusers layout."""
+    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    def config(name):
+        return {k: v for k, v in json.loads((CONFIGS / f"{name}.json").read_text()).items() if k != "_class_name"}
+
+    torch.manual_seed(0)
+    with torch.device(device):
+        unet = UNet2DConditionModel.from_config(config("unet")).half()
+        vae = AutoencoderKL.from_config(config("vae")).half()
+        text_encoder = CLIPTextModel(CLIPTextConfig(**config("text_encoder"))).half()
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=byte_level_tokenizer(folder / "tok"),
+                                   unet=unet, scheduler=PNDMScheduler.from_config(config("scheduler")),
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder, safe_serialization=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--strength", type=float, default=0.75)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--model-dir", default=os.path.join(tempfile.gettempdir(), "sd15-random-fp16"))
+    parser.add_argument("--no-compile", action="store_true")
+    args = parser.parse_args()
+
+    import diffusers
+    import transformers
+    gpu = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor()
+    print(f"device: {gpu}; torch {torch.__version__}, diffusers {diffusers.__version__}, "
+          f"transformers {transformers.__version__}", flush=True)
+    folder = Path(args.model_dir)
+    if not (folder / "model_index.json").exists():
+        start = time.perf_counter()
+        build_sd15_folder(folder, args.device)
+        print(f"built the SD 1.5-shaped model in {time.perf_counter() - start:.1f} s", flush=True)
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+    with tempfile.TemporaryDirectory() as outdir:
+        engine = Engine(ckpt=str(folder), ckpt_dir=None, outdir=outdir, device=args.device, half=True)
+        worst = worst_ratio(compare(engine, args.size, args.steps, args.strength, args.repeats, sync, "eager    "))
+        if not args.no_compile:
+            start = time.perf_counter()
+            engine.model.pipe.unet = torch.compile(engine.model.pipe.unet)
+            results = compare(engine, args.size, args.steps, args.strength, args.repeats, sync, "compiled ")
+            print(f"compiled runs, first (compiling) warm-up included: {time.perf_counter() - start:.1f} s")
+            worst = max(worst, worst_ratio(results))
+        engine.close()
+    print(f"core/diffusers ratio: {worst:.3f}")
+
+
+if __name__ == "__main__":
+    main()
