@@ -1,0 +1,100 @@
+"""Checkpoints: listing, resolving, hashing, and a real diffusers folder of another family (SDXL) loaded from disk."""
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from pipelines import Engine, Job, ModelLoadError
+from pipelines.builtin_model import byte_level_tokenizer, ensure_builtin
+from pipelines.models import list_checkpoints, model_hash, resolve_checkpoint, weight_files
+from tests.conftest import done_of
+from tests.helpers import noise_image, pixels, rect_mask
+
+
+def build_tiny_sdxl(folder):
+    """SDXL's architecture (two text encoders, pooled text and size conditioning) at toy size, random weights."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    tokenizer = byte_level_tokenizer(folder / "tok")
+    vocab = tokenizer.get_vocab()
+    text_config = dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=4, max_position_embeddings=77, projection_dim=32,
+                       bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+                       pad_token_id=vocab["<|endoftext|>"])
+    unet = UNet2DConditionModel(
+        sample_size=32, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 1), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=32)
+    vae = AutoencoderKL(block_out_channels=(32, 32, 64, 64), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4, norm_num_groups=32,
+                        sample_size=128)
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                       steps_offset=1, timestep_spacing="leading")
+    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=CLIPTextModel(CLIPTextConfig(**text_config)),
+                                     text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**text_config)),
+                                     tokenizer=tokenizer, tokenizer_2=tokenizer, unet=unet, scheduler=scheduler)
+    pipe.save_pretrained(folder / "tiny-sdxl", safe_serialization=True)
+    return folder / "tiny-sdxl"
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    build_tiny_sdxl(root)
+    return root
+
+
+def test_checkpoints_are_listed_from_the_folder_then_the_builtin_ones(models_dir):
+    titles = [c.title for c in list_checkpoints(str(models_dir))]
+    assert titles == ["tiny-sdxl", "builtin:tiny", "builtin:tiny-inpainting"]
+    assert resolve_checkpoint(None, str(models_dir)).title == "tiny-sdxl"  # a real checkpoint comes first
+    assert resolve_checkpoint(None, str(models_dir / "nothing-here")).title == "builtin:tiny"
+
+
+def test_unknown_checkpoints_are_clear_errors(models_dir, tmp_path):
+    with pytest.raises(ModelLoadError, match="unknown built-in model 'builtin:huge'"):
+        resolve_checkpoint("builtin:huge", str(models_dir))
+    with pytest.raises(ModelLoadError, match="not a diffusers model"):
+        resolve_checkpoint(str(tmp_path), str(models_dir))
+    with pytest.raises(ModelLoadError, match="not found"):
+        resolve_checkpoint(str(tmp_path / "missing" / "model"), str(models_dir))
+
+
+def test_model_hash_is_sha256_of_the_weights(tmp_path):
+    folder = ensure_builtin("tiny")
+    digest = hashlib.sha256()
+    for path in weight_files(folder):
+        digest.update(path.read_bytes())
+    assert model_hash(folder) == digest.hexdigest()[:10]
+    assert model_hash(folder) == model_hash(folder)  # and from the cache
+
+
+def test_builtin_model_keeps_sd_geometry():
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    folder = ensure_builtin("tiny")
+    vae = AutoencoderKL.from_pretrained(folder / "vae")
+    assert 2 ** (len(vae.config.block_out_channels) - 1) == 8 and vae.config.latent_channels == 4
+    assert UNet2DConditionModel.from_pretrained(ensure_builtin("tiny-inpainting") / "unet").config.in_channels == 9
+
+
+def test_an_sdxl_folder_loads_and_runs_img2img_and_inpaint(models_dir, tmp_path):
+    engine = Engine(ckpt=None, ckpt_dir=str(models_dir), outdir=str(tmp_path))
+    try:
+        assert engine.model.is_sdxl and engine.notices == []
+        source = noise_image(128, 128)
+        done = done_of(engine, Job(init_images=[source], steps=4, width=128, height=128, seed=2, prompt="x"))
+        assert done.images[0].size == (128, 128) and "Model: tiny-sdxl," in done.infotexts[0]
+        mask = rect_mask(128, 128, (32, 32, 96, 96))
+        done = done_of(engine, Job(init_images=[source], mask=mask, steps=4, width=128, height=128, seed=2))
+        out = pixels(done.images[0])
+        assert np.array_equal(out[:16], pixels(source)[:16])
+        assert (out[48:80, 48:80] != pixels(source)[48:80, 48:80]).any()
+        engine.load_checkpoint("builtin:tiny")  # switching checkpoints
+        assert not engine.model.is_sdxl and engine.notices
+    finally:
+        engine.close()
