@@ -79,7 +79,8 @@ class Engine:
         self.options = options or Options()
         self.saver = ImageSaver(outdir) if outdir else None
         self.notices: List[str] = []
-        self.model: Optional[LoadedModel] = None
+        self.model: Optional[LoadedModel] = None  # None while unloaded
+        self.checkpoint: Optional[CheckpointInfo] = None  # what is (or will be) loaded
         self._model_lock = threading.Lock()  # held while a job runs or a model loads
         self._waiting: List[JobHandle] = []
         self._waiting_lock = threading.Condition()
@@ -98,10 +99,27 @@ class Engine:
         """Load a checkpoint (waits for the running job); raises ModelLoadError with the reason."""
         info = resolve_checkpoint(spec, self.ckpt_dir)
         with self._model_lock:
-            if self.model is not None and self.model.info == info:
-                return self.model
-            self.model = None  # free the old weights before loading the new ones
-            self.model = load_model(info, self.device, self.half, self.half_vae, self.offload)
+            return self._load(info)
+
+    def unload_checkpoint(self) -> None:
+        """Free the model's memory; the next job loads it again."""
+        with self._model_lock:
+            self.model = None
+            _free_memory()
+
+    def reload_checkpoint(self) -> LoadedModel:
+        with self._model_lock:
+            self.model = None
+            _free_memory()
+            return self._load(self.checkpoint)
+
+    def _load(self, info: CheckpointInfo) -> LoadedModel:
+        """Called with the model lock held."""
+        if self.model is not None and self.model.info == info:
+            return self.model
+        self.model = None  # free the old weights before loading the new ones
+        self.model = load_model(info, self.device, self.half, self.half_vae, self.offload)
+        self.checkpoint = info
         if info.builtin:
             notice = BUILTIN_NOTICE.format(ckpt_dir=self.ckpt_dir)
             log.warning(notice)
@@ -189,8 +207,8 @@ class Engine:
             handle.emit(Notice(notice))
         try:
             with self._model_lock:
-                done: Done = process_job(handle.job, self.model, self.options, self.saver, handle.control,
-                                         handle.emit)
+                model = self.model or self._load(self.checkpoint)
+                done: Done = process_job(handle.job, model, self.options, self.saver, handle.control, handle.emit)
             handle.emit(done)
         except (JobError, ImageInputError, UnknownSamplerError, ModelLoadError) as e:
             handle.emit(Failed(str(e)))

@@ -31,6 +31,7 @@ class Options:
     img2img_background_color: str = "#ffffff"
     samples_save: bool = True
     grid_save: bool = True
+    return_grid: bool = True
     show_progress_every_n_steps: int = 3
     live_previews_enable: bool = True
 
@@ -54,7 +55,8 @@ class Options:
 
 @dataclass
 class Job:
-    """One img2img request. Pictures are PIL images already read (modes/ and api/ read them)."""
+    """One img2img request (txt2img when it has no init picture). Pictures are PIL images already read (modes/ and
+    api/ read them)."""
     init_images: List[Image.Image] = field(default_factory=list)
     mask: Optional[Image.Image] = None
     prompt: str = ""
@@ -101,8 +103,6 @@ class Job:
 
     def validate(self) -> None:
         """Raise a JobError naming the first field that cannot work."""
-        if not self.init_images:
-            raise JobError("init_images: at least one init image is required")
         for i, image in enumerate(self.init_images):
             if not isinstance(image, Image.Image):
                 raise JobError(f"init_images[{i}] is not an image")
@@ -138,6 +138,8 @@ class Job:
             split_sampler_and_schedule(self.sampler_name, self.scheduler)
         except UnknownSamplerError as e:
             raise JobError(str(e)) from None
+        if self.mask is not None and not self.init_images:
+            raise JobError("mask: a mask needs an init image")
         if self.mask is not None:
             image, mask = self.init_images[0], self.mask
             if abs(mask.width / mask.height - image.width / image.height) > 0.01 * image.width / image.height:
@@ -198,4 +200,5 @@ class Done:
     subseeds: List[int]
     info: Dict[str, Any]
     interrupted: bool = False
+    grid: Optional[Image.Image] = None  # with more than one picture, as A1111 returns it
     grid_path: Optional[str] = None

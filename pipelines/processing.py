@@ -45,6 +45,7 @@ class Control:
 class PreparedImages:
     """The init pictures at processing size, with what paste-back and colour correction need."""
     images: List[Image.Image]  # one per picture of a batch, W x H (native size for latent upscale)
+    txt2img: bool  # no init picture: start from pure noise
     image_mask: Optional[Image.Image]  # blurred, at W x H; None when there is no mask
     overlays: List[Optional[Image.Image]]
     paste_to: Optional[Tuple[int, int, int, int]]
@@ -93,8 +94,11 @@ def process_job(job: Job, model: LoadedModel, options: Options, saver: Optional[
     do_cfg = job.cfg_scale > 1
     conditioning = encode_prompt(model, job.prompt, job.negative_prompt, batch_size, do_cfg, width, height)
 
-    # 5. The steps A1111 runs for this denoising strength
-    schedule_steps, steps_run = img2img_steps(job.steps, job.denoising_strength, opts.img2img_fix_steps)
+    # 5. The steps A1111 runs for this denoising strength (all of them for txt2img)
+    if prepared.txt2img:
+        schedule_steps, steps_run = job.steps, job.steps
+    else:
+        schedule_steps, steps_run = img2img_steps(job.steps, job.denoising_strength, opts.img2img_fix_steps)
     base_params = infotext_params(job, model, opts, sampler, schedule, width, height, noise_multiplier,
                                   prepared.mask_params)
 
@@ -136,14 +140,17 @@ def process_job(job: Job, model: LoadedModel, options: Options, saver: Optional[
             infotexts.append(infotext)
 
     # 7. Grid
-    grid_path = None
-    if (saver is not None and len(images) > 1 and opts.grid_save and not job.do_not_save_grid
-            and not job.do_not_save_samples):
-        grid_path = saver.save_grid(imageops.image_grid(images), infotexts[0])
+    grid = grid_path = None
+    save_grid = saver is not None and opts.grid_save and not job.do_not_save_grid and not job.do_not_save_samples
+    if len(images) > 1 and (opts.return_grid or save_grid):
+        grid = imageops.image_grid(images)
+        if save_grid:
+            grid_path = saver.save_grid(grid, infotexts[0])
     info = processed_info(job, model, opts, seed, subseed, all_seeds, all_subseeds, width, height, sampler,
                           batch_size, base_params, infotexts)
     return Done(images=images, infotexts=infotexts, seeds=all_seeds[:len(images)],
-                subseeds=all_subseeds[:len(images)], info=info, interrupted=interrupted, grid_path=grid_path)
+                subseeds=all_subseeds[:len(images)], info=info, interrupted=interrupted, grid=grid,
+                grid_path=grid_path)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -207,9 +214,12 @@ def prepare_images(job: Job, opts: Options, width: int, height: int, batch_size:
         color_targets.append(imageops.color_correction_target(image) if opts.img2img_color_correction else None)
         images.append(image)
 
+    txt2img = not images
+    if txt2img:  # an inpainting model still gets its conditioning: all of a blank picture is the hole
+        images, overlays, color_targets = [Image.new("RGB", (width, height), (128, 128, 128))], [None], [None]
     if len(images) == 1:  # one init picture serves the whole batch
         images, overlays, color_targets = images * batch_size, overlays * batch_size, color_targets * batch_size
-    return PreparedImages(images, image_mask, overlays, paste_to, color_targets, mask_params)
+    return PreparedImages(images, txt2img, image_mask, overlays, paste_to, color_targets, mask_params)
 
 
 def postprocess(image: Image.Image, prepared: PreparedImages, j: int) -> Image.Image:
@@ -304,8 +314,8 @@ def denoise(model: LoadedModel, job: Job, opts: Options, prepared: PreparedImage
     latent_shape = (4, height // 8, width // 8)
 
     # 6.1 Init latents (latent upscale: encoded at native size, then stretched)
-    init_latent = encode_images(model, pil_to_tensor(prepared.images), seeds)
-    if tuple(init_latent.shape[2:]) != latent_shape[1:]:
+    init_latent = None if prepared.txt2img else encode_images(model, pil_to_tensor(prepared.images), seeds)
+    if init_latent is not None and tuple(init_latent.shape[2:]) != latent_shape[1:]:
         init_latent = F.interpolate(init_latent.float(), size=latent_shape[1:], mode="bilinear").to(dtype)
     noise = batch_noise(latent_shape, seeds, subseeds, job.subseed_strength, job.seed_resize_from_w,
                         job.seed_resize_from_h).to(device, dtype)
@@ -341,7 +351,7 @@ def denoise(model: LoadedModel, job: Job, opts: Options, prepared: PreparedImage
 
     # 6.5 Starting point: noised init latents (pure noise at strength 1)
     noise = noise * noise_multiplier
-    if job.denoising_strength >= 1:
+    if prepared.txt2img or job.denoising_strength >= 1:
         latents = noise * scheduler.init_noise_sigma
     else:
         latents = scheduler.add_noise(init_latent, noise, timesteps[:1].repeat(len(seeds)))
@@ -410,7 +420,7 @@ def infotext_params(job: Job, model: LoadedModel, opts: Options, sampler, schedu
         "Variation seed strength": number(job.subseed_strength) if job.subseed_strength > 0 else None,
         "Seed resize from": f"{job.seed_resize_from_w}x{job.seed_resize_from_h}"
         if job.seed_resize_from_w > 0 and job.seed_resize_from_h > 0 else None,
-        "Denoising strength": number(job.denoising_strength),
+        "Denoising strength": number(job.denoising_strength) if job.init_images else None,
         "Conditional mask weight": float(opts.inpainting_mask_weight) if model.is_inpainting else None,
         "RNG": RNG_LABEL,
     }

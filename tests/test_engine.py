@@ -320,7 +320,7 @@ def test_a_second_job_waits_its_turn_and_each_sees_only_its_own_results(engine):
     (dict(scale_by=4.0), "width is 3840 after scaling by 4.0"),
     (dict(cfg_scale="a lot"), "cfg_scale must be a number"),
     (dict(mask=rect_mask(50, 50, (0, 0, 10, 10))), "mask is 50x50 but the image is 960x640"),
-    (dict(init_images=[]), "init_images"),
+    (dict(init_images=[], mask=rect_mask(50, 50, (0, 0, 10, 10))), "mask: a mask needs an init image"),
 ])
 def test_bad_jobs_fail_clearly_and_the_engine_goes_on(engine, params, message):
     params = dict(params)
@@ -336,3 +336,18 @@ def test_several_init_pictures_are_the_batch(engine):
     assert len(done.images) == 2
     for out, source in zip(done.images, sources):
         assert np.array_equal(pixels(out), pixels(source))
+
+
+def test_a_job_without_init_pictures_is_txt2img(engine, inpaint_engine):
+    events = run_job(engine, Job(**dict(FAST, seed=21, width=96)))
+    assert len([e for e in events if isinstance(e, Progress)]) == 4  # every step: no denoising strength
+    done = events[-1]
+    assert done.images[0].size == (96, 64) and "Denoising strength" not in done.infotexts[0]
+    assert done_of(inpaint_engine, Job(**FAST)).images[0].size == (64, 64)
+
+
+def test_unloaded_model_comes_back_for_the_next_job(engine):
+    engine.unload_checkpoint()
+    assert engine.model is None
+    assert done_of(engine, job()).images and engine.model is not None
+    assert engine.reload_checkpoint() is engine.model
