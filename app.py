@@ -23,48 +23,83 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the first available)")
     parser.add_argument("--no-half", action="store_true", help="keep the model in fp32 on a GPU")
     parser.add_argument("--no-half-vae", action="store_true", help="keep the VAE in fp32 on a GPU")
+    parser.add_argument("--api", action="store_true", help="serve A1111's /sdapi/v1 API beside the UI")
+    parser.add_argument("--nowebui", action="store_true", help="serve the API alone, without the UI")
+    parser.add_argument("--api-auth", default=None, metavar="USER:PASS[,USER2:PASS2]",
+                        help="HTTP Basic auth on every API route")
+    parser.add_argument("--ui-settings-file", default="config.json", help="where settings are kept")
     memory = parser.add_mutually_exclusive_group()
     memory.add_argument("--medvram", action="store_true", help="move whole models to the GPU only while they run")
     memory.add_argument("--lowvram", action="store_true", help="move each layer to the GPU only while it runs")
     return parser.parse_args(argv)
 
 
-def build_engine(args: argparse.Namespace):
+def parse_credentials(text: str) -> dict:
+    """"user:pass,user2:pass2" -> {user: pass}; a password may contain colons."""
+    credentials = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        user, sep, password = pair.partition(":")
+        if not sep or not user:
+            raise SystemExit(f"credentials must read user:password, not {pair!r}")
+        credentials[user] = password
+    return credentials
+
+
+def build_engine(args: argparse.Namespace, settings):
     from pipelines import Engine
     offload = "model" if args.medvram else "sequential" if args.lowvram else None
-    return Engine(ckpt=args.ckpt, ckpt_dir=args.ckpt_dir, outdir=args.outdir, device=args.device,
-                  half=not args.no_half, half_vae=not args.no_half_vae, offload=offload)
+    return Engine(ckpt=args.ckpt or settings.get("sd_model_checkpoint"), ckpt_dir=args.ckpt_dir, outdir=args.outdir,
+                  device=args.device, half=not args.no_half, half_vae=not args.no_half_vae, offload=offload,
+                  options=settings.options())
 
 
-def build_app(engine):
-    import gradio as gr
+def build_app(engine, settings, args: argparse.Namespace):
     from fastapi import FastAPI
 
-    from ui.blocks import build_blocks
-
-    app = FastAPI(title="img2img webui")
+    app = FastAPI(title="img2img webui", docs_url="/docs")
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "model": engine.model.info.title if engine.model else None}
+        return {"status": "ok", "model": engine.checkpoint.title if engine.checkpoint else None}
 
-    blocks = build_blocks(engine)
-    blocks.queue(default_concurrency_limit=8, max_size=64)
-    return gr.mount_gradio_app(app, blocks, path="/")
+    if args.api or args.nowebui:
+        from api import mount_api
+        mount_api(app, engine, settings, vars(args), parse_credentials(args.api_auth) if args.api_auth else None)
+    if not args.nowebui:
+        import gradio as gr
+
+        from ui.blocks import build_blocks
+        blocks = build_blocks(engine)
+        blocks.queue(default_concurrency_limit=8, max_size=64)
+        app = gr.mount_gradio_app(app, blocks, path="/")
+    return app
+
+
+def quiet_libraries() -> None:
+    """No per-component progress bars or safety-checker lectures in the console."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+    diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
 
 
 def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    quiet_libraries()
     import uvicorn
 
     from pipelines import ModelLoadError
+    from pipelines.settings import SettingsStore
+    settings = SettingsStore(args.ui_settings_file)
     try:
-        engine = build_engine(args)
+        engine = build_engine(args, settings)
     except ModelLoadError as e:
         log.error("%s", e)
         return 2
-    app = build_app(engine)
+    app = build_app(engine, settings, args)
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     print(f"Running on local URL:  http://127.0.0.1:{args.port}", flush=True)
     if args.listen:

@@ -137,7 +137,7 @@ class Engine:
         try:
             job.validate()
         except JobError as e:
-            handle.emit(Failed(str(e)))
+            handle.emit(Failed(str(e), invalid=True))
             return handle
         with self._waiting_lock:
             if self._closed:
@@ -210,7 +210,9 @@ class Engine:
                 model = self.model or self._load(self.checkpoint)
                 done: Done = process_job(handle.job, model, self.options, self.saver, handle.control, handle.emit)
             handle.emit(done)
-        except (JobError, ImageInputError, UnknownSamplerError, ModelLoadError) as e:
+        except (JobError, ImageInputError, UnknownSamplerError) as e:
+            handle.emit(Failed(str(e), invalid=True))
+        except ModelLoadError as e:
             handle.emit(Failed(str(e)))
         except Exception as e:  # the worker must survive anything a job does
             log.error("job failed:\n%s", traceback.format_exc())

@@ -49,7 +49,7 @@ class Options:
             except (TypeError, ValueError):
                 changes[key] = None
             if changes[key] is None:
-                raise JobError(f"override_settings: {key} must be a {expected.__name__}, not {value!r}")
+                raise JobError(f"setting {key} must be a {expected.__name__}, not {value!r}")
         return dataclasses.replace(self, **changes)
 
 
@@ -189,6 +189,7 @@ class Result:
 @dataclass
 class Failed:
     error: str
+    invalid: bool = False  # the job itself was bad (a client error), not the run
 
 
 @dataclass

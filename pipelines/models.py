@@ -111,6 +111,22 @@ def model_hash(folder: Path) -> str:
         return digest.hexdigest()[:10]
 
 
+def known_hash(info: CheckpointInfo) -> Optional[str]:
+    """The full sha256 of a listed checkpoint if it was computed before (big files are not hashed just to list
+    them, as in A1111); the built-in models are small enough to hash now."""
+    if info.builtin:
+        folder = ensure_builtin(info.path[len(BUILTIN_PREFIX):])
+        model_hash(folder)
+    else:
+        folder = Path(info.path)
+    try:
+        cache = json.loads((cache_root() / "hashes.json").read_text())
+    except (OSError, ValueError):
+        return None
+    entry = cache.get(str(folder.resolve()))
+    return entry["sha256"] if entry else None
+
+
 @dataclass
 class LoadedModel:
     """The components of one loaded checkpoint, shared by img2img and inpainting (nothing is reloaded to switch)."""

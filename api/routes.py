@@ -1,0 +1,349 @@
+"""A1111's `/sdapi/v1` routes: a thin layer that turns requests into Jobs for the engine and events into A1111's
+response shapes. Jobs queue in the engine like the UI's; each caller (its API user, else its address) sees and
+interrupts only its own."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBasic, HTTPBasicCredentials
+
+from pipelines import (SCHEDULES, Done, Engine, Failed, ImageInputError, Job, JobError, ModelLoadError, Progress,
+                       Queued, parse_generation_parameters)
+from pipelines.models import known_hash
+from pipelines.noise import fixed_seed
+from pipelines.samplers import SAMPLERS
+from pipelines.settings import SettingsStore
+
+from .images import decode_image, encode_image, optional_image
+from .schema import Img2ImgRequest, PngInfoRequest, Txt2ImgRequest
+
+log = logging.getLogger(__name__)
+PREFIX = "/sdapi/v1"
+
+
+@dataclass
+class Tracker:
+    """What `/progress` reports about one running request."""
+    handle: Any
+    started: float = field(default_factory=time.time)
+    step: int = 0
+    steps: int = 0
+    job_no: int = 0
+    job_count: int = 1
+    position: int = 0
+    preview: Any = None
+
+
+class Api:
+    def __init__(self, engine: Engine, settings: SettingsStore, cmd_flags: Dict[str, Any],
+                 auth: Optional[Dict[str, str]] = None):
+        self.engine, self.settings, self.cmd_flags, self.auth = engine, settings, cmd_flags, auth
+        self._trackers: Dict[str, List[Tracker]] = {}
+        self._lock = threading.Lock()
+        self.router = APIRouter(prefix=PREFIX, dependencies=[Depends(self.caller)])
+        r = self.router
+        r.add_api_route("/img2img", self.img2img, methods=["POST"])
+        r.add_api_route("/txt2img", self.txt2img, methods=["POST"])
+        r.add_api_route("/progress", self.progress, methods=["GET"])
+        r.add_api_route("/interrupt", self.interrupt, methods=["POST"])
+        r.add_api_route("/skip", self.skip, methods=["POST"])
+        r.add_api_route("/png-info", self.png_info, methods=["POST"])
+        r.add_api_route("/options", self.get_options, methods=["GET"])
+        r.add_api_route("/options", self.set_options, methods=["POST"])
+        r.add_api_route("/cmd-flags", lambda: self.cmd_flags, methods=["GET"])
+        r.add_api_route("/samplers", self.samplers, methods=["GET"])
+        r.add_api_route("/schedulers", self.schedulers, methods=["GET"])
+        r.add_api_route("/upscalers", self.upscalers, methods=["GET"])
+        r.add_api_route("/latent-upscale-modes", lambda: [{"name": "Latent"}], methods=["GET"])
+        r.add_api_route("/sd-models", self.sd_models, methods=["GET"])
+        r.add_api_route("/memory", self.memory, methods=["GET"])
+        r.add_api_route("/scripts", lambda: {"txt2img": [], "img2img": []}, methods=["GET"])
+        r.add_api_route("/refresh-checkpoints", lambda: None, methods=["POST"])
+        r.add_api_route("/unload-checkpoint", self.unload_checkpoint, methods=["POST"])
+        r.add_api_route("/reload-checkpoint", self.reload_checkpoint, methods=["POST"])
+        # What this project does not have yet, answered honestly as empty.
+        for path in ("/sd-vae", "/hypernetworks", "/loras", "/face-restorers", "/realesrgan-models", "/prompt-styles",
+                     "/script-info", "/extensions"):
+            r.add_api_route(path, lambda: [], methods=["GET"])
+        r.add_api_route("/embeddings", lambda: {"loaded": {}, "skipped": {}}, methods=["GET"])
+        for path in ("/refresh-vae", "/refresh-loras", "/refresh-embeddings"):
+            r.add_api_route(path, lambda: None, methods=["POST"])
+
+    # -- who is calling ----------------------------------------------------------------------------------------------
+
+    def caller(self, request: Request, credentials: Optional[HTTPBasicCredentials] = Depends(HTTPBasic(
+            auto_error=False))) -> str:
+        """HTTP Basic auth when --api-auth is set; the caller's identity owns its jobs."""
+        if self.auth is not None:
+            expected = self.auth.get(credentials.username) if credentials else None
+            if expected is None or not secrets.compare_digest(credentials.password.encode(), expected.encode()):
+                raise HTTPException(401, "Incorrect username or password", headers={"WWW-Authenticate": "Basic"})
+            request.state.owner = "api:" + credentials.username
+        else:
+            request.state.owner = "api:" + (request.client.host if request.client else "?")
+        return request.state.owner
+
+    # -- generation --------------------------------------------------------------------------------------------------
+
+    def img2img(self, req: Img2ImgRequest, request: Request):
+        self.check_scripts(req)
+        allow_urls = bool(self.settings.get("api_enable_requests"))
+        if not req.init_images:
+            raise HTTPException(404, "Init image not found")
+        try:
+            images = [decode_image(d, f"init_images[{i}]", allow_urls) for i, d in enumerate(req.init_images)]
+            if req.masks is not None:
+                if len(req.masks) != len(images):
+                    raise HTTPException(422, f"masks: {len(req.masks)} masks for {len(images)} init images "
+                                             "(one mask per init image)")
+                masks = [optional_image(d, f"masks[{i}]", allow_urls) for i, d in enumerate(req.masks)]
+            else:
+                masks = None
+            mask = optional_image(req.mask, "mask", allow_urls)
+        except ImageInputError as e:
+            raise HTTPException(422, str(e)) from None
+        params = self.job_params(req) | dict(
+            resize_mode=req.resize_mode, denoising_strength=req.denoising_strength, mask_blur_x=req.mask_blur_x,
+            mask_blur_y=req.mask_blur_y, mask_blur=req.mask_blur, mask_round=req.mask_round,
+            inpainting_fill=req.inpainting_fill, inpaint_full_res=req.inpaint_full_res,
+            inpaint_full_res_padding=req.inpaint_full_res_padding, inpainting_mask_invert=req.inpainting_mask_invert,
+            initial_noise_multiplier=req.initial_noise_multiplier)
+        if masks is None:
+            jobs = [Job(init_images=images, mask=mask, **params)]
+        else:  # one job per (picture, mask) pair, seeds continuing from one to the next
+            seed, per_job = fixed_seed(req.seed), req.n_iter * req.batch_size
+            jobs = [Job(init_images=[image], mask=m, **dict(params, seed=seed + i * per_job))
+                    for i, (image, m) in enumerate(zip(images, masks))]
+        dones = [self.run(request.state.owner, job) for job in jobs]
+        parameters = req.model_dump()
+        if not req.include_init_images:
+            parameters.update(init_images=None, mask=None, masks=None)
+        return self.response(dones, parameters, req.send_images)
+
+    def txt2img(self, req: Txt2ImgRequest, request: Request):
+        self.check_scripts(req)
+        done = self.run(request.state.owner, Job(**self.job_params(req)))
+        return self.response([done], req.model_dump(), req.send_images)
+
+    def job_params(self, req) -> Dict[str, Any]:
+        if req.styles:
+            log.warning("prompt styles are not supported yet; ignoring %s", req.styles)
+        return dict(prompt=req.prompt, negative_prompt=req.negative_prompt,
+                    sampler_name=req.sampler_name or req.sampler_index or "Euler", scheduler=req.scheduler or "Automatic",
+                    steps=req.steps, cfg_scale=req.cfg_scale, seed=req.seed, subseed=req.subseed,
+                    subseed_strength=req.subseed_strength, seed_resize_from_h=req.seed_resize_from_h,
+                    seed_resize_from_w=req.seed_resize_from_w, n_iter=req.n_iter, batch_size=req.batch_size,
+                    width=req.width, height=req.height, override_settings=req.override_settings or {},
+                    do_not_save_samples=not req.save_images, do_not_save_grid=not req.save_images)
+
+    def check_scripts(self, req) -> None:
+        if req.script_name and req.script_name.lower() != "none":
+            raise HTTPException(422, f"script {req.script_name!r} not found: this server has no selectable scripts yet")
+        for title in req.alwayson_scripts:
+            log.warning("alwayson_scripts: %r is not a script of this server; ignored", title)
+
+    def run(self, owner: str, job: Job) -> Done:
+        handle = self.engine.submit(job, owner)
+        tracker = Tracker(handle, job_count=job.n_iter)
+        with self._lock:
+            self._trackers.setdefault(owner, []).append(tracker)
+        try:
+            for event in handle:
+                if isinstance(event, Queued):
+                    tracker.position = event.position
+                elif isinstance(event, Progress):
+                    tracker.position = 0
+                    tracker.step, tracker.steps, tracker.job_no = event.step, event.steps, event.job_no
+                    if event.preview is not None:
+                        tracker.preview = event.preview
+        finally:
+            with self._lock:
+                self._trackers[owner].remove(tracker)
+        if isinstance(event, Failed):
+            raise HTTPException(422 if event.invalid else 500, event.error)
+        return event
+
+    @staticmethod
+    def response(dones: List[Done], parameters: Dict[str, Any], send_images: bool) -> Dict[str, Any]:
+        info = dict(dones[0].info)
+        images = [image for done in dones for image in done.images]
+        if len(dones) > 1:
+            for key in ("all_prompts", "all_negative_prompts", "all_seeds", "all_subseeds", "infotexts"):
+                info[key] = [v for done in dones for v in done.info[key]]
+        if len(dones) == 1 and dones[0].grid is not None:  # A1111 sends the grid first
+            images.insert(0, dones[0].grid)
+            info["infotexts"] = info["infotexts"][:1] + info["infotexts"]
+            info["index_of_first_image"] = 1
+        return {"images": [encode_image(i) for i in images] if send_images else [],
+                "parameters": jsonable_encoder(parameters), "info": json.dumps(info, ensure_ascii=False)}
+
+    # -- progress ----------------------------------------------------------------------------------------------------
+
+    def progress(self, request: Request, skip_current_image: bool = False):
+        with self._lock:
+            trackers = list(self._trackers.get(request.state.owner, []))
+        idle = {"skipped": False, "interrupted": False, "stopping_generation": False, "job": "", "job_count": 0,
+                "job_timestamp": "0", "job_no": 0, "sampling_step": 0, "sampling_steps": 0}
+        if not trackers:
+            return {"progress": 0, "eta_relative": 0, "state": idle, "current_image": None, "textinfo": None}
+        t = trackers[0]
+        done = (t.job_no + (t.step / t.steps if t.steps else 0)) / max(t.job_count, 1)
+        elapsed = time.time() - t.started
+        control = t.handle.control
+        state = dict(idle, skipped=control.skipped.is_set(), interrupted=control.interrupted.is_set(),
+                     job=f"{t.job_no + 1}/{t.job_count}", job_count=t.job_count, job_no=t.job_no,
+                     job_timestamp=time.strftime("%Y%m%d%H%M%S", time.localtime(t.started)),
+                     sampling_step=t.step, sampling_steps=t.steps)
+        image = None if skip_current_image or t.preview is None else encode_image(t.preview)
+        text = f"In queue: {t.position} ahead" if t.position else None
+        return {"progress": done, "eta_relative": elapsed / done - elapsed if done > 0 else 0, "state": state,
+                "current_image": image, "textinfo": text}
+
+    def _own_handles(self, request: Request):
+        with self._lock:
+            return [t.handle for t in self._trackers.get(request.state.owner, [])]
+
+    def interrupt(self, request: Request):
+        for handle in self._own_handles(request):
+            handle.interrupt()
+        return {}
+
+    def skip(self, request: Request):
+        for handle in self._own_handles(request):
+            handle.skip()
+        return None
+
+    # -- information -------------------------------------------------------------------------------------------------
+
+    def png_info(self, req: PngInfoRequest):
+        if not req.image:
+            raise HTTPException(404, "Image not found")
+        try:
+            image = decode_image(req.image, "image", allow_urls=False)
+        except ImageInputError as e:
+            raise HTTPException(422, str(e)) from None
+        text = image.info.get("parameters", "")
+        items = {k: v for k, v in image.info.items() if k != "parameters" and isinstance(v, (str, int, float))}
+        return {"info": text, "items": items, "parameters": parse_generation_parameters(text) if text else {}}
+
+    def get_options(self):
+        values = dict(self.settings.values)
+        values["sd_model_checkpoint"] = self.engine.checkpoint.title if self.engine.checkpoint else None
+        return values
+
+    def set_options(self, changes: Dict[str, Any] = Body(...)):
+        checkpoint = changes.get("sd_model_checkpoint")
+        if checkpoint and (self.engine.checkpoint is None or checkpoint != self.engine.checkpoint.title):
+            try:
+                changes = dict(changes, sd_model_checkpoint=self.engine.load_checkpoint(checkpoint).info.title)
+            except ModelLoadError as e:
+                raise HTTPException(400, str(e)) from None
+        try:
+            self.settings.update(changes)
+        except JobError as e:
+            raise HTTPException(422, str(e)) from None
+        self.engine.options = self.settings.options()
+        return None
+
+    @staticmethod
+    def samplers():
+        return [{"name": s.name, "aliases": list(s.aliases),
+                 "options": {"scheduler": s.default_schedule.lower()} if s.default_schedule else {}}
+                for s in SAMPLERS]
+
+    @staticmethod
+    def schedulers():
+        return [{"name": label.lower().replace(" ", "_"), "label": label, "aliases": None, "default_rho": -1,
+                 "need_inner_model": False} for label in SCHEDULES]
+
+    @staticmethod
+    def upscalers():
+        return [{"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
+                for name in ("None", "Lanczos", "Nearest")]
+
+    def sd_models(self):
+        models = []
+        for info in self.engine.checkpoints():
+            sha256 = known_hash(info)
+            models.append({"title": info.title, "model_name": info.name, "hash": sha256[:10] if sha256 else None,
+                           "sha256": sha256, "filename": info.path, "config": None})
+        return models
+
+    @staticmethod
+    def memory():
+        import torch
+        page = os.sysconf("SC_PAGE_SIZE")
+        total, free = os.sysconf("SC_PHYS_PAGES") * page, os.sysconf("SC_AVPHYS_PAGES") * page
+        ram = {"free": free, "used": total - free, "total": total}
+        if not torch.cuda.is_available():
+            return {"ram": ram, "cuda": {"error": "no CUDA device"}}
+        free_gpu, total_gpu = torch.cuda.mem_get_info()
+        stats = torch.cuda.memory_stats()
+        return {"ram": ram, "cuda": {
+            "system": {"free": free_gpu, "used": total_gpu - free_gpu, "total": total_gpu},
+            "active": {"current": stats.get("active_bytes.all.current", 0), "peak": stats.get("active_bytes.all.peak", 0)},
+            "allocated": {"current": stats.get("allocated_bytes.all.current", 0),
+                          "peak": stats.get("allocated_bytes.all.peak", 0)},
+            "reserved": {"current": stats.get("reserved_bytes.all.current", 0),
+                         "peak": stats.get("reserved_bytes.all.peak", 0)},
+            "inactive": {"current": stats.get("inactive_split_bytes.all.current", 0),
+                         "peak": stats.get("inactive_split_bytes.all.peak", 0)},
+            "events": {"retries": stats.get("num_alloc_retries", 0), "oom": stats.get("num_ooms", 0)}}}
+
+    def unload_checkpoint(self):
+        self.engine.unload_checkpoint()
+        return {}
+
+    def reload_checkpoint(self):
+        try:
+            self.engine.reload_checkpoint()
+        except ModelLoadError as e:
+            raise HTTPException(500, str(e)) from None
+        return {}
+
+
+def _error(status: int, error: str, detail: Any, body: Any, errors: Any, headers=None) -> JSONResponse:
+    return JSONResponse(status_code=status, headers=headers,
+                        content=jsonable_encoder({"error": error, "detail": detail, "body": body, "errors": errors}))
+
+
+def mount_api(app: FastAPI, engine: Engine, settings: SettingsStore, cmd_flags: Dict[str, Any],
+              auth: Optional[Dict[str, str]] = None) -> Api:
+    """Add the routes to `app`, with A1111's error shape `{error, detail, body, errors}` on them."""
+    api = Api(engine, settings, cmd_flags, auth)
+    app.include_router(api.router)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, e: HTTPException):
+        return _error(e.status_code, "HTTPException", e.detail, "", str(e.detail), getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, e: RequestValidationError):
+        problems = ["{}: {}".format(".".join(str(p) for p in err["loc"] if p != "body"), err["msg"])
+                    for err in e.errors()]
+        return _error(422, "RequestValidationError", "; ".join(problems), None, e.errors())
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, e: Exception):
+        log.exception("API error on %s", request.url.path)
+        return _error(500, type(e).__name__, "", "", str(e))
+
+    @app.middleware("http")
+    async def process_time(request: Request, call_next):
+        start = time.perf_counter()
+        response = await call_next(request)
+        response.headers["X-Process-Time"] = f"{time.perf_counter() - start:.4f}"
+        return response
+
+    return api

@@ -1,0 +1,65 @@
+"""The settings page's values (A1111's option keys), kept in a JSON file (A1111's config.json) and turned into the
+`Options` the engine runs with. Keys this project does not use are kept and returned as they were set, since A1111
+clients round-trip whole option dicts."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import threading
+from typing import Any, Dict, Optional
+
+from .job import Options
+
+log = logging.getLogger(__name__)
+
+# Settings the web layers read themselves (not the engine).
+SERVER_DEFAULTS: Dict[str, Any] = {
+    "sd_model_checkpoint": None,
+    "api_enable_requests": False,  # fetch http(s) init images named in API requests (never private addresses)
+    "img2img_batch_show_results_limit": 32,
+}
+
+
+class SettingsStore:
+    def __init__(self, path: Optional[str]):
+        self.path = path
+        self._lock = threading.Lock()
+        self.values: Dict[str, Any] = dict(SERVER_DEFAULTS)
+        self.values.update(dataclasses.asdict(Options()))
+        if path and os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    saved = json.load(f)
+                self.values.update(saved)
+                self.options()  # refuse a file whose known values are unusable
+            except (OSError, ValueError) as e:
+                log.warning("ignoring the settings file %s: %s", path, e)
+                self.values = dict(SERVER_DEFAULTS) | dataclasses.asdict(Options())
+
+    def options(self) -> Options:
+        return Options().with_overrides(self.values)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def update(self, changes: Dict[str, Any]) -> None:
+        """Check the known keys (JobError naming the bad one), apply, and save atomically."""
+        with self._lock:
+            merged = dict(self.values, **changes)
+            checked = dataclasses.asdict(Options().with_overrides(merged))
+            merged.update({k: checked[k] for k in changes if k in checked})
+            self.values = merged
+            self._save()
+
+    def _save(self) -> None:
+        if not self.path:
+            return
+        tmp = f"{self.path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.values, f, indent=2, ensure_ascii=False)
+        os.replace(tmp, self.path)
+
+
+
