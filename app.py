@@ -28,6 +28,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--api-auth", default=None, metavar="USER:PASS[,USER2:PASS2]",
                         help="HTTP Basic auth on every API route")
     parser.add_argument("--ui-settings-file", default="config.json", help="where settings are kept")
+    parser.add_argument("--gradio-auth", default=None, metavar="USER:PASS[,USER2:PASS2]",
+                        help="a login page in front of the UI and every route it serves")
+    parser.add_argument("--queue-size", type=int, default=64, help="requests the UI queue holds before it is busy")
     memory = parser.add_mutually_exclusive_group()
     memory.add_argument("--medvram", action="store_true", help="move whole models to the GPU only while they run")
     memory.add_argument("--lowvram", action="store_true", help="move each layer to the GPU only while it runs")
@@ -64,14 +67,19 @@ def build_app(engine, settings, args: argparse.Namespace):
 
     if args.api or args.nowebui:
         from api import mount_api
-        mount_api(app, engine, settings, vars(args), parse_credentials(args.api_auth) if args.api_auth else None)
+        # Without --api-auth, a login set for the UI guards the API too: no side door around the password.
+        api_auth = args.api_auth or args.gradio_auth
+        mount_api(app, engine, settings, vars(args), parse_credentials(api_auth) if api_auth else None)
     if not args.nowebui:
         import gradio as gr
 
-        from ui.blocks import build_blocks
+        from ui.blocks import CSS, KEYS_JS, build_blocks
         blocks = build_blocks(engine)
-        blocks.queue(default_concurrency_limit=8, max_size=64)
-        app = gr.mount_gradio_app(app, blocks, path="/")
+        # A bounded queue: past it, Gradio answers that the server is busy instead of piling work up.
+        blocks.queue(default_concurrency_limit=16, max_size=args.queue_size)
+        ui_auth = list(parse_credentials(args.gradio_auth).items()) if args.gradio_auth else None
+        app = gr.mount_gradio_app(app, blocks, path="/", auth=ui_auth, head=KEYS_JS, css=CSS,
+                                  auth_message="Log in to the img2img server")
     return app
 
 
@@ -103,8 +111,11 @@ def main(argv=None) -> int:
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     print(f"Running on local URL:  http://127.0.0.1:{args.port}", flush=True)
     if args.listen:
-        print(f"Listening on all interfaces (0.0.0.0:{args.port}): anyone on the network can use this server.",
+        print(f"Listening on all interfaces (0.0.0.0:{args.port}): anyone on the network can reach this server.",
               flush=True)
+        if not args.gradio_auth and not (args.nowebui and args.api_auth):
+            print("WARNING: --listen without --gradio-auth: anyone on the network can use this server, see every "
+                  "generated picture and fill the GPU queue. Add --gradio-auth user:password.", flush=True)
     uvicorn.run(app, host=host, port=args.port, log_level="warning")
     engine.close()
     return 0

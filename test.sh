@@ -4,6 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup_env.sh
 install_if_changed test requirements.txt requirements-test.txt
+# The browser tests drive Debian's Chromium (never a downloaded browser); as root, install it when missing.
+if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "Installing Debian's chromium for the browser tests"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 # Two cores: one torch thread per process keeps a busy neighbour from making OpenMP spin.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 exec python -m pytest -q -p no:cacheprovider tests "$@"

@@ -7,8 +7,8 @@ from pipelines import Job, load_image
 
 
 def mask_from_layers(layers: Sequence[Image.Image], size) -> Image.Image:
-    """White where any layer was painted, as an RGBA picture whose alpha is the strongest stroke: the core's
-    `create_binary_mask` then thresholds that alpha, as A1111 does with its sketch mask."""
+    """White wherever any layer was painted at all. The canvas shows the mask brush half transparent, so its strokes
+    arrive with partial alpha: any alpha counts, as the editor's own eraser leaves none."""
     alpha = Image.new("L", size, 0)
     for layer in layers:
         layer = load_image(layer, "mask layer")
@@ -16,9 +16,7 @@ def mask_from_layers(layers: Sequence[Image.Image], size) -> Image.Image:
             layer = layer.resize(size, Image.NEAREST)
         layer_alpha = layer.getchannel("A") if layer.mode == "RGBA" else layer.convert("L")
         alpha = ImageChops.lighter(alpha, layer_alpha)
-    mask = Image.new("RGBA", size, (255, 255, 255, 0))
-    mask.putalpha(alpha)
-    return mask
+    return alpha.point(lambda a: 255 if a > 0 else 0)
 
 
 def make_job(background, layers: Sequence, **params) -> Job:

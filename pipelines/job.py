@@ -91,6 +91,8 @@ class Job:
     do_not_save_grid: bool = False
 
     def __post_init__(self):
+        self.prompt = self.prompt or ""
+        self.negative_prompt = self.negative_prompt or ""
         if self.mask_blur is not None:
             self.mask_blur_x = self.mask_blur_y = self.mask_blur
 

@@ -68,8 +68,8 @@ def test_inpaint_mask_is_the_painted_layers():
                             size)
     binary = np.asarray(imageops.create_binary_mask(mask))
     assert (binary[0:10, 0:10] == 255).all()
-    assert (binary[30:40, 30:40] == 0).all()  # a faint stroke (alpha <= 128) is not mask, as in A1111
-    assert binary.sum() == 100 * 255
+    assert (binary[30:40, 30:40] == 255).all()  # the half-transparent brush still paints mask
+    assert binary.sum() == 200 * 255
 
 
 def test_inpaint_changes_only_the_painted_area(engine):

@@ -1,0 +1,254 @@
+"""The page in real headless Chromium (Debian's, driven by Playwright) against app.py on 127.0.0.1: upload, draw on
+the canvas, generate, watch the progress bar and the gallery, and check the saved files' pixels."""
+import glob
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+import requests
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from tests.helpers import noise_image, pixels
+from tests.server import ROOT, app_server
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ui")
+    with app_server(str(tmp)) as (url, _):
+        yield url, tmp / "outputs"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1200})
+    page = context.new_page()
+    page.goto(server[0] + "/")
+    page.wait_for_selector("#generate_button", timeout=60000)
+    yield page
+    context.close()
+
+
+def set_number(page, elem_id, value):
+    field = page.locator(f"#{elem_id} input[type=number]").first
+    field.fill(str(value))
+    field.press("Enter")
+
+
+def open_tab(page, name):
+    page.locator("#mode_tabs").get_by_role("tab", name=name, exact=True).click()
+    page.wait_for_timeout(500)
+
+
+def upload_to_editor(page, elem_id, path):
+    canvas = page.locator(f"#{elem_id} .pixi-target canvas")
+    canvas.wait_for(timeout=30000)
+    page.locator(f"#{elem_id} input[type=file]").set_input_files(path)
+    page.wait_for_function(f"""() => {{
+        const b = document.querySelector('#{elem_id} button[aria-label="Undo"]');
+        return b && !b.disabled; }}""", timeout=30000)
+    return canvas
+
+
+def draw_stroke_through_centre(page, elem_id, canvas, half_length=40):
+    page.locator(f'#{elem_id} button[aria-label="Brush"]').first.click()
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - half_length, cy)
+    page.mouse.down()
+    page.mouse.move(cx, cy, steps=2)
+    page.mouse.move(cx + half_length, cy, steps=2)
+    page.mouse.up()
+    page.wait_for_timeout(1000)
+
+
+def generate_and_wait(page, outdir, expect_images=1, timeout=120, sampling=True):
+    before = set(saved_files(outdir))
+    page.locator("#generate_button").click()
+    if sampling:  # the progress bar shows while the steps run
+        page.wait_for_selector("#progress_status progress", timeout=timeout * 1000)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "Done" in page.locator("#progress_status").inner_text():
+            break
+        page.wait_for_timeout(200)
+    else:
+        pytest.fail("the job did not finish: " + page.locator("#progress_status").inner_text())
+    page.wait_for_function(f"document.querySelectorAll('#gallery img').length >= {expect_images}", timeout=30000)
+    new = sorted(set(saved_files(outdir)) - before)
+    assert len(new) == expect_images
+    return new
+
+
+def saved_files(outdir):
+    return glob.glob(os.path.join(str(outdir), "img2img-images", "*", "*.png"))
+
+
+def screenshot(page, name):
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, f"{name}.png"), full_page=True)
+
+
+def centre_and_corners(path):
+    out = pixels(Image.open(path))
+    h, w = out.shape[:2]
+    return out, out[h // 2 - 4:h // 2 + 4, w // 2 - 8:w // 2 + 8], [out[:24, :24], out[-24:, -24:]]
+
+
+def test_inpaint_a_stroke_drawn_on_the_canvas(page, server, tmp_path):
+    source_path = tmp_path / "source.png"
+    source = noise_image(256, 256)
+    source.save(source_path)
+    set_number(page, "width", 256)
+    set_number(page, "height", 256)
+    set_number(page, "steps", 30)
+    set_number(page, "denoising_strength", 0.9)
+    open_tab(page, "Inpaint")
+    canvas = upload_to_editor(page, "inpaint_editor", str(source_path))
+    draw_stroke_through_centre(page, "inpaint_editor", canvas)
+    screenshot(page, "inpaint-tab")
+    [path] = generate_and_wait(page, server[1])
+    out, centre, corners = centre_and_corners(path)
+    original = pixels(source)
+    assert (centre != original[124:132, 120:136]).any(axis=-1).mean() > 0.9  # under the stroke: repainted
+    assert np.array_equal(corners[0], original[:24, :24]) and np.array_equal(corners[1], original[-24:, -24:])
+    assert "Seed:" in page.locator("#generation_info textarea").input_value()
+
+
+def test_sketch_strokes_reach_the_init_picture(page, server, tmp_path):
+    source_path = tmp_path / "black.png"
+    Image.new("RGB", (256, 256), (0, 0, 0)).save(source_path)
+    set_number(page, "width", 256)
+    set_number(page, "height", 256)
+    set_number(page, "denoising_strength", 0)
+    open_tab(page, "Sketch")
+    canvas = upload_to_editor(page, "sketch_editor", str(source_path))
+    draw_stroke_through_centre(page, "sketch_editor", canvas)
+    screenshot(page, "sketch-tab")
+    [path] = generate_and_wait(page, server[1], sampling=False)
+    out, centre, corners = centre_and_corners(path)
+    assert centre.mean() > 200  # the white stroke, burnt into the init picture (strength 0 returns it as is)
+    assert corners[0].max() == 0 and corners[1].max() == 0
+
+
+def test_inpaint_sketch_stroke_becomes_the_mask(page, server, tmp_path):
+    source_path = tmp_path / "dark.png"
+    source = Image.new("RGB", (256, 256), (10, 20, 30))
+    source.save(source_path)
+    set_number(page, "width", 256)
+    set_number(page, "height", 256)
+    set_number(page, "steps", 8)
+    set_number(page, "denoising_strength", 0.9)
+    open_tab(page, "Inpaint sketch")
+    canvas = upload_to_editor(page, "inpaint_sketch_editor", str(source_path))
+    draw_stroke_through_centre(page, "inpaint_sketch_editor", canvas)
+    screenshot(page, "inpaint-sketch-tab")
+    [path] = generate_and_wait(page, server[1])
+    out, centre, corners = centre_and_corners(path)
+    assert (centre != np.array([10, 20, 30])).any(axis=-1).mean() > 0.9
+    assert (corners[0] == np.array([10, 20, 30])).all() and (corners[1] == np.array([10, 20, 30])).all()
+
+
+def test_every_tab_renders(page):
+    for name in ("img2img", "Sketch", "Inpaint", "Inpaint sketch", "Inpaint upload", "Batch"):
+        open_tab(page, name)
+        screenshot(page, "tab-" + name.lower().replace(" ", "-"))
+    page.get_by_role("tab", name="PNG Info", exact=True).click()
+    screenshot(page, "tab-png-info")
+
+
+def test_interrupt_stops_a_long_job_early(page, server, tmp_path):
+    source_path = tmp_path / "source.png"
+    noise_image(512, 512).save(source_path)
+    set_number(page, "steps", 150)
+    set_number(page, "denoising_strength", 1)
+    page.locator("#img2img_image input[type=file]").set_input_files(str(source_path))
+    page.wait_for_selector("#img2img_image img", timeout=30000)
+    before = set(saved_files(server[1]))
+    page.locator("#generate_button").click()
+    page.wait_for_function("document.querySelector('#progress_status').innerText.includes('Step')", timeout=60000)
+    page.locator("#interrupt_button").click()
+    page.wait_for_function("document.querySelector('#progress_status').innerText.includes('Interrupted')",
+                           timeout=60000)
+    assert set(saved_files(server[1])) == before
+    assert page.locator("#gallery img").count() == 0
+
+
+def test_two_browser_sessions_each_see_only_their_own_results(browser, server, tmp_path):
+    source_path = tmp_path / "source.png"
+    noise_image(64, 64).save(source_path)
+    pages = []
+    for seed in (111, 222):
+        context = browser.new_context(viewport={"width": 1400, "height": 1200})
+        page = context.new_page()
+        page.goto(server[0] + "/")
+        page.wait_for_selector("#generate_button", timeout=60000)
+        set_number(page, "width", 64)
+        set_number(page, "height", 64)
+        set_number(page, "steps", 20)
+        page.locator("#seed input").fill(str(seed))
+        page.locator("#img2img_image input[type=file]").set_input_files(str(source_path))
+        page.wait_for_selector("#img2img_image img", timeout=30000)
+        pages.append((page, seed))
+    for page, _ in pages:
+        page.locator("#generate_button").click()
+    for page, seed in pages:
+        page.wait_for_function("document.querySelector('#progress_status').innerText.includes('Done')",
+                               timeout=120000)
+        page.wait_for_function("document.querySelectorAll('#gallery img').length >= 1", timeout=30000)
+        assert page.locator("#gallery img").count() == 1
+        info = page.locator("#generation_info textarea").input_value()
+        assert f"Seed: {seed}," in info
+    for page, _ in pages:
+        page.context.close()
+
+
+def test_gradio_client_calls_each_mode(server, tmp_path):
+    source_path = tmp_path / "source.png"
+    noise_image(96, 64).save(source_path)
+    client = Client(server[0], verbose=False)
+    gallery, status, preview, info = client.predict(
+        init_img=handle_file(str(source_path)), prompt="a cat", steps=4, width=64, height=64, seed=12,
+        api_name="/img2img")
+    assert len(gallery) == 1 and Image.open(gallery[0]["image"]).size == (64, 64)
+    assert "Seed: 12," in info
+    mask_path = tmp_path / "mask.png"
+    Image.new("L", (96, 64), 255).save(mask_path)
+    gallery, _, _, info = client.predict(upload_image=handle_file(str(source_path)),
+                                           upload_mask=handle_file(str(mask_path)), steps=4, width=64, height=64,
+                                           seed=13, api_name="/inpaint_upload")
+    assert len(gallery) == 1 and "Mask blur: 4" in info
+
+
+def test_gradio_auth_guards_the_page_and_the_api(tmp_path):
+    with app_server(str(tmp_path), "--gradio-auth", "ann:pw1", "--api") as (url, _):
+        assert requests.get(url + "/config", timeout=10).status_code == 401
+        assert requests.get(url + "/sdapi/v1/samplers", timeout=10).status_code == 401
+        assert requests.get(url + "/sdapi/v1/samplers", auth=("ann", "pw1"), timeout=10).status_code == 200
+        with pytest.raises(Exception):
+            Client(url, verbose=False)
+        source = tmp_path / "s.png"
+        noise_image(64, 64).save(source)
+        client = Client(url, auth=("ann", "pw1"), verbose=False)
+        gallery = client.predict(init_img=handle_file(str(source)), steps=2, width=64, height=64,
+                                 api_name="/img2img")[0]
+        assert len(gallery) == 1
