@@ -197,20 +197,25 @@ def test_two_browser_sessions_each_see_only_their_own_results(browser, server, t
     source_path = tmp_path / "source.png"
     noise_image(64, 64).save(source_path)
     pages = []
-    for seed in (111, 222):
+    for seed, size, steps in ((111, 256, 100), (222, 64, 20)):  # the first is long: the second waits behind it
         context = browser.new_context(viewport={"width": 1400, "height": 1200})
         page = context.new_page()
         page.goto(server[0] + "/")
         page.wait_for_selector("#generate_button", timeout=60000)
-        set_number(page, "width", 64)
-        set_number(page, "height", 64)
-        set_number(page, "steps", 20)
+        set_number(page, "width", size)
+        set_number(page, "height", size)
+        set_number(page, "steps", steps)
         page.locator("#seed input").fill(str(seed))
         page.locator("#img2img_image input[type=file]").set_input_files(str(source_path))
         page.wait_for_selector("#img2img_image img", timeout=30000)
         pages.append((page, seed))
-    for page, _ in pages:
-        page.locator("#generate_button").click()
+    pages[0][0].locator("#generate_button").click()
+    pages[0][0].wait_for_function("document.querySelector('#progress_status').innerText.includes('Step')",
+                                  timeout=60000)
+    pages[1][0].locator("#generate_button").click()
+    pages[1][0].wait_for_function(
+        "document.querySelector('#progress_status').innerText.includes('Waiting: 1 job(s) ahead of yours')",
+        timeout=30000)
     for page, seed in pages:
         page.wait_for_function("document.querySelector('#progress_status').innerText.includes('Done')",
                                timeout=120000)
@@ -252,3 +257,32 @@ def test_gradio_auth_guards_the_page_and_the_api(tmp_path):
         gallery = client.predict(init_img=handle_file(str(source)), steps=2, width=64, height=64,
                                  api_name="/img2img")[0]
         assert len(gallery) == 1
+
+
+def test_png_info_reads_a_picture_and_sends_its_parameters_to_inpaint(page, tmp_path):
+    from PIL import PngImagePlugin
+    infotext = ("a red leather armchair\nNegative prompt: lowres\nSteps: 30, Sampler: Euler a, Schedule type: "
+                "Automatic, CFG scale: 7.5, Seed: 3405691582, Size: 512x768, Model hash: c6bbc15e32, "
+                "Denoising strength: 0.9, Mask blur: 8, Inpaint area: Only masked, Masked area padding: 48, "
+                "Masked content: fill, Version: v1.10.1")
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", infotext)
+    path = tmp_path / "a1111.png"
+    noise_image(64, 64).save(path, pnginfo=info)
+    page.get_by_role("tab", name="PNG Info", exact=True).click()
+    page.locator("#png_info_image input[type=file]").set_input_files(str(path))
+    page.wait_for_function("document.querySelector('#png_info_text textarea').value.includes('Seed: 3405691582')",
+                           timeout=30000)
+    page.get_by_role("button", name="Send to inpaint").click()
+    page.wait_for_function("document.querySelector('#prompt textarea').value === 'a red leather armchair'",
+                           timeout=30000)
+    assert page.locator("#negative_prompt textarea").input_value() == "lowres"
+    assert page.locator("#seed input").input_value() == "3405691582"
+    assert page.locator("#steps input[type=number]").first.input_value() == "30"
+    assert page.locator("#height input[type=number]").first.input_value() == "768"
+    assert page.locator("#denoising_strength input[type=number]").first.input_value() == "0.9"
+    selected = page.locator("#mode_tabs [role=tab][aria-selected=true]").inner_text()
+    assert selected == "Inpaint"
+    assert page.get_by_role("radio", name="Only masked").is_checked()
+    assert page.get_by_role("radio", name="fill", exact=True).is_checked()
+    screenshot(page, "png-info-sent-to-inpaint")
