@@ -1,10 +1,10 @@
 """The entry point as a user starts it: a real server process on 127.0.0.1 (gradio_client: test_ui.py)."""
-import os
 
 import pytest
 import requests
 
 from tests.server import app_server
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
