@@ -1,14 +1,17 @@
-"""Entry point: A1111-style flags, one engine, the UI on one server.
+"""Entry point: A1111-style flags, one engine, the UI (and the API) on one server; or a headless batch.
 
-    python app.py [--listen] [--port 7860] [--ckpt PATH|builtin:tiny] [--ckpt-dir DIR] [--outdir DIR] [--device cuda]
+    python app.py [--listen] [--port 7860] [--ckpt PATH|builtin:tiny] [--api] ...   (python app.py --help)
+    python app.py batch --input DIR --output DIR [--mask-dir DIR] [--prompt TEXT] ...   (python app.py batch --help)
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 log = logging.getLogger("app")
+PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -31,10 +34,89 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--gradio-auth", default=None, metavar="USER:PASS[,USER2:PASS2]",
                         help="a login page in front of the UI and every route it serves")
     parser.add_argument("--queue-size", type=int, default=64, help="requests the UI queue holds before it is busy")
+    parser.add_argument("--batch-roots", default=None, metavar="DIR[,DIR2]",
+                        help="the only folders batch may read and write from the browser (default: inputs/ and "
+                             "outputs/ of this project)")
+    parser.add_argument("--hide-ui-dir-config", action="store_true", help="no folder fields in the browser")
     memory = parser.add_mutually_exclusive_group()
     memory.add_argument("--medvram", action="store_true", help="move whole models to the GPU only while they run")
     memory.add_argument("--lowvram", action="store_true", help="move each layer to the GPU only while it runs")
     return parser.parse_args(argv)
+
+
+JOB_FLAG_FIELDS = ("prompt", "negative_prompt", "resize_mode", "width", "height", "scale_by", "denoising_strength",
+                   "mask_blur", "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding",
+                   "inpainting_mask_invert", "initial_noise_multiplier", "sampler_name", "scheduler", "steps",
+                   "cfg_scale", "seed", "subseed", "subseed_strength", "seed_resize_from_h", "seed_resize_from_w",
+                   "n_iter", "batch_size")
+
+
+def parse_batch_args(argv) -> argparse.Namespace:
+    """`app.py batch`: the Batch tab without a browser, for cron jobs and scripts; a flag for every Job field."""
+    import dataclasses
+
+    from modes.batch import PNG_INFO_FIELDS
+    from pipelines import Job
+
+    parser = argparse.ArgumentParser(prog="app.py batch", description="img2img / inpaint over a folder of pictures")
+    parser.add_argument("--input", required=True, help="folder of pictures, read recursively")
+    parser.add_argument("--output", default="", help="output folder, mirroring the input's tree and names "
+                                                     "(default: outputs/img2img-images/<date>/)")
+    parser.add_argument("--mask-dir", default="", help="masks matched by file stem, or one mask for every picture")
+    parser.add_argument("--png-info", action="store_true", help="take parameters from each picture's infotext")
+    parser.add_argument("--png-info-dir", default="", help="... or from the file of the same name in this folder")
+    parser.add_argument("--png-info-fields", default="Prompt,Negative prompt,Seed,CFG scale,Sampler,Steps",
+                        help=f"comma-separated, of: {', '.join(PNG_INFO_FIELDS)}")
+    parser.add_argument("--no-resume", action="store_true", help="process pictures whose outputs already exist")
+    parser.add_argument("--ckpt", default=None)
+    parser.add_argument("--ckpt-dir", default="models/Stable-diffusion")
+    parser.add_argument("--outdir", default="outputs", help="used when --output is empty")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--no-half", action="store_true")
+    parser.add_argument("--no-half-vae", action="store_true")
+    defaults = Job()
+    for f in dataclasses.fields(Job):
+        if f.name not in JOB_FLAG_FIELDS:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = getattr(defaults, f.name)
+        if isinstance(default, bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        elif f.name in ("scale_by", "initial_noise_multiplier"):
+            parser.add_argument(flag, type=float, default=None)
+        elif f.name == "mask_blur":
+            parser.add_argument(flag, type=int, default=4)
+        else:
+            parser.add_argument(flag, type=type(default) if default is not None else str, default=default)
+    return parser.parse_args(argv)
+
+
+def run_batch(argv) -> int:
+    args = parse_batch_args(argv)
+    quiet_libraries()
+    from modes.batch import BatchPathError, BatchRun, BatchSettings, BatchSummary, ConsoleProgress
+    from pipelines import Engine, ModelLoadError
+
+    params = {name: getattr(args, name) for name in JOB_FLAG_FIELDS if getattr(args, name) is not None}
+    settings = BatchSettings(input_dir=args.input, output_dir=args.output, mask_dir=args.mask_dir,
+                             png_info=args.png_info or bool(args.png_info_dir), png_info_dir=args.png_info_dir,
+                             png_info_fields=[f.strip() for f in args.png_info_fields.split(",") if f.strip()],
+                             resume=not args.no_resume)
+    try:
+        engine = Engine(ckpt=args.ckpt, ckpt_dir=args.ckpt_dir, outdir=args.outdir, device=args.device,
+                        half=not args.no_half, half_vae=not args.no_half_vae)
+        run = BatchRun(engine, settings, params)
+    except (ModelLoadError, BatchPathError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    show = ConsoleProgress(sys.stderr)
+    summary = None
+    for event in run:
+        show(event)
+        if isinstance(event, BatchSummary):
+            summary = event
+    engine.close()
+    return 1 if summary is None or summary.failed or summary.interrupted else 0
 
 
 def parse_credentials(text: str) -> dict:
@@ -74,7 +156,9 @@ def build_app(engine, settings, args: argparse.Namespace):
         import gradio as gr
 
         from ui.blocks import CSS, KEYS_JS, build_blocks
-        blocks = build_blocks(engine)
+        roots = [r.strip() for r in args.batch_roots.split(",") if r.strip()] if args.batch_roots else \
+            [os.path.join(PROJECT_DIR, "inputs"), os.path.join(PROJECT_DIR, "outputs")]
+        blocks = build_blocks(engine, roots, args.hide_ui_dir_config)
         # A bounded queue: past it, Gradio answers that the server is busy instead of piling work up.
         blocks.queue(default_concurrency_limit=16, max_size=args.queue_size)
         ui_auth = list(parse_credentials(args.gradio_auth).items()) if args.gradio_auth else None
@@ -94,6 +178,10 @@ def quiet_libraries() -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["batch"]:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return run_batch(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     quiet_libraries()

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's c
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui")
-    with app_server(str(tmp)) as (url, _):
+    with app_server(str(tmp), "--batch-roots", f"{tmp}/inputs,{tmp}/outputs") as (url, _):
         yield url, tmp / "outputs"
 
 
@@ -286,3 +286,18 @@ def test_png_info_reads_a_picture_and_sends_its_parameters_to_inpaint(page, tmp_
     assert page.get_by_role("radio", name="Only masked").is_checked()
     assert page.get_by_role("radio", name="fill", exact=True).is_checked()
     screenshot(page, "png-info-sent-to-inpaint")
+
+
+def test_batch_from_a_folder_through_the_batch_endpoint(server):
+    url, outputs = server
+    folder = outputs.parent / "inputs" / "set"
+    folder.mkdir(parents=True)
+    for i in range(2):
+        noise_image(64, 64, seed=i).save(folder / f"{i}.png")
+    client = Client(url, verbose=False)
+    gallery, status, _, info = client.predict(batch_input_dir=str(folder), batch_output_dir=str(outputs / "set"),
+                                              steps=3, width=64, height=64, api_name="/batch")
+    assert len(gallery) == 2 and "2 done" in info
+    assert sorted(p.name for p in (outputs / "set").iterdir()) == ["0.png", "1.png"]
+    with pytest.raises(Exception, match="outside the allowed folders"):
+        client.predict(batch_input_dir="/etc", api_name="/batch")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import inspect
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import gradio as gr
 
@@ -17,11 +17,13 @@ import modes
 from pipelines import (INPAINT_AREAS, MASK_MODES, MASKED_CONTENT, RESIZE_MODES, SCHEDULES, Done, Engine, Failed,
                        ImageInputError, JobError, Notice, Progress, Queued, Result, img2img_steps,
                        parse_generation_parameters, sampler_names)
+from modes.batch import (PNG_INFO_FIELDS, BatchPathError, BatchRun, BatchSettings, BatchSummary, FileFailed,
+                         FileProgress, FileResult, FileSkipped)
 from pipelines.imageops import scaled_size
 
 TABS = ["img2img", "Sketch", "Inpaint", "Inpaint sketch", "Inpaint upload", "Batch"]
 MODE_API_NAMES = ["img2img", "sketch", "inpaint", "inpaint_sketch", "inpaint_upload", "batch"]
-INPAINT_TABS = (2, 3, 4)
+INPAINT_TABS = (2, 3, 4, 5)  # and Batch, where A1111 hides them though they apply
 BATCH_SHOW_LIMIT = 32
 
 # Ctrl+Enter generates, Escape interrupts (A1111's keys).
@@ -49,9 +51,11 @@ def progress_html(text: str, step: int = 0, steps: int = 0) -> str:
 class Page:
     """Builds the Blocks and holds what its event handlers need: the engine and each session's running jobs."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, batch_roots: Sequence[str] = (), hide_dir_config: bool = False):
         self.engine = engine
-        self.running: Dict[str, object] = {}  # session -> its running JobHandle
+        self.batch_roots = list(batch_roots)
+        self.hide_dir_config = hide_dir_config
+        self.running: Dict[str, object] = {}  # session -> its running JobHandle or BatchRun
 
     # -- parameters --------------------------------------------------------------------------------------------------
 
@@ -113,6 +117,11 @@ class Page:
     def generate(self, mode: int, values: dict, request: Optional[gr.Request]):
         """Yields (gallery, progress html, preview, infotext, infotexts) as the job goes."""
         owner = request.session_hash if request is not None else None
+        # "From directory" when its tab is selected, or (API callers, who have no tabs) a folder and no files
+        from_dir = values["batch_from_dir"] or (values["batch_input_dir"] and not values["batch_files"])
+        if int(mode) == 5 and from_dir:
+            yield from self.generate_batch_folder(values, owner)
+            return
         jobs = self.make_jobs(int(mode), values)
         gallery: list = []
         infotexts: List[str] = []
@@ -157,6 +166,49 @@ class Page:
                     del self.running[owner]
             if handle.result is not None and getattr(handle.result, "interrupted", False):
                 break
+
+    def generate_batch_folder(self, v: dict, owner: Optional[str]):
+        """The Batch tab's "From directory": folders confined to the allowed roots, results streamed (up to a limit),
+        skipped and failed files listed with their reasons at the end."""
+        if self.hide_dir_config:
+            raise gr.Error("Folder batch is disabled on this server (--hide-ui-dir-config).")
+        settings = BatchSettings(input_dir=v["batch_input_dir"], output_dir=v["batch_output_dir"],
+                                 mask_dir=v["batch_mask_dir"], png_info=bool(v["batch_png_info"]),
+                                 png_info_dir=v["batch_png_info_dir"] if v["batch_png_info"] else "",
+                                 png_info_fields=v["batch_png_info_fields"] or [], resume=bool(v["batch_resume"]),
+                                 roots=self.batch_roots)
+        try:
+            run = BatchRun(self.engine, settings, self.job_params(v), owner)
+        except (BatchPathError, JobError) as e:
+            raise gr.Error(str(e)) from None
+        self.running[owner] = run
+        gallery, infotexts, preview, info = [], [], None, ""
+        status = progress_html(f"{len(run.plan.items)} picture(s) to do, {len(run.plan.skipped)} skipped")
+        started = time.monotonic()
+        try:
+            for event in run:
+                if isinstance(event, FileProgress):
+                    p = event.progress
+                    done = event.index + (p.job_no + p.step / p.steps) / p.job_count
+                    elapsed = time.monotonic() - started
+                    eta = elapsed / (done / event.total) - elapsed if done else 0
+                    status = progress_html(f"File {event.index + 1}/{event.total} ({event.rel}): step {p.step}/"
+                                           f"{p.steps}, ETA {eta:.0f} s", round(done * 100), event.total * 100)
+                    preview = p.preview if p.preview is not None else preview
+                elif isinstance(event, FileResult):
+                    if len(gallery) < BATCH_SHOW_LIMIT:
+                        gallery.append((event.result.image, event.rel))
+                    infotexts.append(event.result.infotext)
+                    info = event.result.infotext
+                elif isinstance(event, (FileSkipped, FileFailed)):
+                    continue
+                elif isinstance(event, BatchSummary):
+                    status = progress_html(event.text().split("\n")[0])
+                    info = event.text()
+                yield gallery, status, preview, info, infotexts
+        finally:
+            if self.running.get(owner) is run:
+                del self.running[owner]
 
     def interrupt(self, request: gr.Request):
         handle = self.running.get(request.session_hash)
@@ -238,8 +290,29 @@ class Page:
                                                     image_mode="RGBA", format="png", elem_id="upload_mask")
                         tabs.append(tab)
                     with gr.Tab("Batch", id=5) as tab:
-                        c["batch_files"] = gr.File(label="Pictures", file_count="multiple", type="filepath",
-                                                   elem_id="batch_files")
+                        c["batch_from_dir"] = gr.State(False)
+                        with gr.Tabs():
+                            with gr.Tab("Upload") as batch_upload_tab:
+                                c["batch_files"] = gr.File(label="Pictures", file_count="multiple", type="filepath",
+                                                           elem_id="batch_files")
+                            with gr.Tab("From directory", visible=not self.hide_dir_config) as batch_dir_tab:
+                                roots = ", ".join(self.batch_roots)
+                                gr.Markdown(f"Folders must lie inside: `{roots}`. The output keeps each picture's "
+                                            "sub-folder and name; a rerun skips pictures already done.")
+                                c["batch_input_dir"] = gr.Textbox(label="Input directory", elem_id="batch_input_dir")
+                                c["batch_output_dir"] = gr.Textbox(
+                                    label="Output directory", elem_id="batch_output_dir",
+                                    placeholder="Leave empty to save to outputs/img2img-images/<date>/")
+                                c["batch_mask_dir"] = gr.Textbox(
+                                    label="Inpaint batch mask directory (masks matched by file name; one file: for "
+                                          "every picture)", elem_id="batch_mask_dir")
+                                c["batch_resume"] = gr.Checkbox(True, label="Skip pictures whose outputs exist")
+                                with gr.Accordion("PNG info", open=False):
+                                    c["batch_png_info"] = gr.Checkbox(False, label="Append png info to prompts")
+                                    c["batch_png_info_dir"] = gr.Textbox(
+                                        label="PNG info directory", placeholder="Leave empty to use input directory")
+                                    c["batch_png_info_fields"] = gr.CheckboxGroup(
+                                        list(PNG_INFO_FIELDS), label="Parameters to take from png info")
                         tabs.append(tab)
                 c["resize_mode"] = gr.Radio(list(RESIZE_MODES), value=RESIZE_MODES[0], type="index",
                                             label="Resize mode")
@@ -327,6 +400,8 @@ class Page:
             tab.select(lambda i=index: (i, gr.update(visible=i in INPAINT_TABS), gr.update(visible=i == 3)), None,
                        [mode, inpaint_group, c["mask_alpha"]], queue=False, api_visibility="undocumented")
         resize_to_tab.select(lambda: False, None, c["resize_by"], queue=False, api_visibility="undocumented")
+        batch_upload_tab.select(lambda: False, None, c["batch_from_dir"], queue=False, api_visibility="undocumented")
+        batch_dir_tab.select(lambda: True, None, c["batch_from_dir"], queue=False, api_visibility="undocumented")
         resize_by_tab.select(lambda: True, None, c["resize_by"], queue=False, api_visibility="undocumented")
         for component in (c["steps"], c["denoising_strength"]):
             component.change(steps_text, [c["steps"], c["denoising_strength"]], steps_hint, queue=False, api_visibility="undocumented")
@@ -494,7 +569,7 @@ def pasted_values(infotext: str, fields: List[str]) -> list:
     return [values[f] for f in fields]
 
 
-def build_blocks(engine: Engine) -> gr.Blocks:
-    return Page(engine).build()
+def build_blocks(engine: Engine, batch_roots: Sequence[str] = (), hide_dir_config: bool = False) -> gr.Blocks:
+    return Page(engine, batch_roots, hide_dir_config).build()
 
 

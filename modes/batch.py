@@ -1,0 +1,374 @@
+"""Mode 5, Batch: a folder of pictures (and of masks) -> one Job per picture, run unattended (reference section 4).
+
+Beyond A1111: the input folder is read recursively and its tree mirrored in the output folder with the original file
+names (no number prefix); a rerun skips what is done; unreadable files are skipped with their reason and listed in a
+summary; the next pictures are read while the model works and finished ones are saved on another thread; folders
+typed into the browser or sent over HTTP are confined to allowed roots.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import queue
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence
+
+from pipelines import Done, Failed, ImageInputError, Job, JobError, Progress, Result, load_image
+from pipelines.infotext import parse_generation_parameters
+from pipelines.saving import write_png
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+PNG_INFO_FIELDS = ("Prompt", "Negative prompt", "Seed", "CFG scale", "Sampler", "Steps", "Model hash")
+
+
+class BatchPathError(ValueError):
+    """A folder that may not be used; the message says which and why."""
+
+
+def natural_key(path: Path) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.as_posix())]
+
+
+def confine(path: str, roots: Sequence[str], what: str) -> Path:
+    """`path` with links resolved, if it lies inside one of `roots`; else a BatchPathError."""
+    if not path or not str(path).strip():
+        raise BatchPathError(f"{what} is empty")
+    real = Path(path).expanduser().resolve()
+    for root in roots:
+        root_real = Path(root).expanduser().resolve()
+        if real == root_real or root_real in real.parents:
+            return real
+    raise BatchPathError(f"{what} {path!r} is outside the allowed folders ({', '.join(map(str, roots))})")
+
+
+def list_images(input_dir: Path, exclude: Optional[Path] = None) -> List[Path]:
+    """Picture files under `input_dir`, recursively, hidden files and folders skipped, in natural order, as paths
+    relative to `input_dir`. `exclude` (an output folder inside the input) is not read."""
+    found = []
+    for root, dirs, files in os.walk(input_dir, followlinks=True):
+        root_path = Path(root)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and (exclude is None or
+                                                                 (root_path / d).resolve() != exclude)]
+        for name in files:
+            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append((root_path / name).relative_to(input_dir))
+    return sorted(found, key=natural_key)
+
+
+@dataclass
+class BatchSettings:
+    input_dir: str
+    output_dir: str = ""  # empty: the usual outputs/img2img-images/<date>/ naming
+    mask_dir: str = ""
+    png_info: bool = False  # take parameters from each picture's own infotext
+    png_info_dir: str = ""  # ... or from a file of the same name here
+    png_info_fields: Sequence[str] = ()
+    resume: bool = True  # skip pictures whose outputs all exist
+    roots: Optional[Sequence[str]] = None  # confine every folder (and file) to these; None: no confinement
+
+
+@dataclass
+class BatchItem:
+    source: Path
+    rel: Path
+    mask: Optional[Path] = None
+    outputs: List[Path] = field(default_factory=list)
+
+
+# -- events ----------------------------------------------------------------------------------------------------------
+
+@dataclass
+class FileStarted:
+    index: int
+    total: int
+    rel: str
+
+
+@dataclass
+class FileProgress:
+    index: int
+    total: int
+    rel: str
+    progress: Progress
+
+
+@dataclass
+class FileResult:
+    index: int
+    rel: str
+    result: Result
+    path: Optional[str]
+
+
+@dataclass
+class FileSkipped:
+    rel: str
+    reason: str
+
+
+@dataclass
+class FileFailed:
+    rel: str
+    reason: str
+
+
+@dataclass
+class BatchSummary:
+    done: List[str]
+    skipped: Dict[str, str]
+    failed: Dict[str, str]
+    interrupted: bool
+
+    def text(self) -> str:
+        lines = [f"Batch {'interrupted' if self.interrupted else 'finished'}: {len(self.done)} done, "
+                 f"{len(self.skipped)} skipped, {len(self.failed)} failed."]
+        lines += [f"  skipped {rel}: {why}" for rel, why in self.skipped.items()]
+        lines += [f"  failed {rel}: {why}" for rel, why in self.failed.items()]
+        return "\n".join(lines)
+
+
+# -- planning --------------------------------------------------------------------------------------------------------
+
+class BatchPlan:
+    """Which pictures to process, with their masks and output names; what to skip, and why."""
+
+    def __init__(self, settings: BatchSettings, images_per_file: int):
+        roots = settings.roots
+        check = (lambda p, what: confine(p, roots, what)) if roots is not None else \
+            (lambda p, what: Path(p).expanduser().resolve())
+        self.input_dir = check(settings.input_dir, "input folder")
+        if not self.input_dir.is_dir():
+            raise BatchPathError(f"input folder {settings.input_dir!r} is not a folder")
+        self.output_dir = check(settings.output_dir, "output folder") if settings.output_dir else None
+        self.mask_dir = check(settings.mask_dir, "mask folder") if settings.mask_dir else None
+        self.png_info_dir = check(settings.png_info_dir, "PNG info folder") if settings.png_info_dir else None
+        if self.mask_dir is not None and not self.mask_dir.is_dir():
+            raise BatchPathError(f"mask folder {settings.mask_dir!r} is not a folder")
+        if self.output_dir is not None and self.output_dir == self.input_dir:
+            raise BatchPathError("the output folder is the input folder: outputs would overwrite the inputs")
+        self.items: List[BatchItem] = []
+        self.skipped: Dict[str, str] = {}
+        mask_files = sorted((p for p in self.mask_dir.iterdir() if p.is_file() and not p.name.startswith(".")),
+                            key=natural_key) if self.mask_dir else []
+        self.shared_mask = len(mask_files) == 1
+        for rel in list_images(self.input_dir, exclude=self.output_dir):
+            source = self.input_dir / rel
+            if roots is not None:
+                try:
+                    confine(str(source), roots, "input file")
+                except BatchPathError:
+                    self.skipped[rel.as_posix()] = "a link that leads outside the allowed folders"
+                    continue
+            item = BatchItem(source=source, rel=rel, outputs=self.output_names(rel, images_per_file))
+            if self.mask_dir is not None:
+                item.mask = self.find_mask(rel, mask_files)
+                if item.mask is None:
+                    self.skipped[rel.as_posix()] = f"mask is not found in {self.mask_dir}"
+                    continue
+            if settings.resume and item.outputs and all(p.exists() for p in item.outputs):
+                self.skipped[rel.as_posix()] = "already done (its outputs exist)"
+                continue
+            self.items.append(item)
+
+    def output_names(self, rel: Path, images_per_file: int) -> List[Path]:
+        if self.output_dir is None:
+            return []
+        folder = self.output_dir / rel.parent
+        if images_per_file == 1:
+            return [folder / f"{rel.stem}.png"]
+        return [folder / f"{rel.stem}-{k}.png" for k in range(1, images_per_file + 1)]
+
+    def find_mask(self, rel: Path, mask_files: List[Path]) -> Optional[Path]:
+        """One mask file for every picture, else the mask with the picture's stem (beside the mirrored path first)."""
+        if len(mask_files) == 1:
+            return mask_files[0]
+        for folder in (self.mask_dir / rel.parent, self.mask_dir):
+            matches = sorted((p for p in folder.glob(f"{glob_escape(rel.stem)}.*") if p.is_file()), key=natural_key)
+            if matches:
+                return matches[0]
+        return None
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def png_info_params(image, item: BatchItem, plan: BatchPlan, settings: BatchSettings, params: dict) -> dict:
+    """A1111's "PNG info" batch option: the chosen fields from the picture's own infotext (or the file of the same
+    name in the PNG info folder); prompts are appended to the panel's."""
+    text = image.info.get("parameters")
+    if plan.png_info_dir is not None:
+        other = plan.png_info_dir / item.rel
+        text = load_image(str(other), f"PNG info file {other}").info.get("parameters") if other.exists() else None
+    if not text:
+        return params
+    found = parse_generation_parameters(text)
+    params = dict(params)
+    fields = set(settings.png_info_fields)
+    for key, name in (("Prompt", "prompt"), ("Negative prompt", "negative_prompt")):
+        if key in fields and found.get(key):
+            params[name] = f"{params.get(name, '')} {found[key]}".strip()
+    for key, name, convert in (("Seed", "seed", int), ("CFG scale", "cfg_scale", float), ("Sampler", "sampler_name", str),
+                               ("Steps", "steps", int)):
+        if key in fields and key in found:
+            try:
+                params[name] = convert(found[key])
+            except ValueError:
+                pass
+    if "Sampler" in fields and "Schedule type" in found:
+        params["scheduler"] = found["Schedule type"]
+    if "Model hash" in fields and "Model hash" in found:
+        params["_model_hash"] = found["Model hash"]
+    return params
+
+
+# -- running ---------------------------------------------------------------------------------------------------------
+
+class BatchRun:
+    """Runs a plan through the engine: yields events as files start, progress, finish, are skipped or fail, then a
+    BatchSummary. `interrupt()` stops within a step and keeps what is saved."""
+
+    def __init__(self, engine, settings: BatchSettings, params: dict, owner: Optional[str] = None,
+                 read_ahead: int = 2):
+        self.engine, self.settings, self.owner = engine, settings, owner
+        self.params = dict(params)
+        images_per_file = int(self.params.get("n_iter", 1)) * int(self.params.get("batch_size", 1))
+        self.plan = BatchPlan(settings, images_per_file)
+        self.read_ahead = read_ahead
+        self._interrupted = threading.Event()
+        self._handles: List = []
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+        for handle in list(self._handles):
+            handle.interrupt()
+
+    def make_job(self, item: BatchItem):
+        """(the picture's Job, the model hash its PNG info asks for); "Resize by" follows each picture's size."""
+        image = load_image(str(item.source), f"{item.rel.as_posix()}")
+        mask = load_image(str(item.mask), f"mask {item.mask.name}") if item.mask is not None else None
+        if mask is not None and self.plan.shared_mask and mask.size != image.size:
+            mask = mask.resize(image.size)  # one mask for pictures of every size: stretched to each
+        params = self.params
+        if self.settings.png_info:
+            params = png_info_params(image, item, self.plan, self.settings, params)
+        params = dict(params)
+        model_hash = params.pop("_model_hash", None)
+        job = Job(init_images=[image], mask=mask, do_not_save_samples=self.plan.output_dir is not None, **params)
+        job.validate()
+        return job, model_hash
+
+    def _prepared(self) -> Iterator:
+        """(item, job or error) in order, read on a thread ahead of the model."""
+        ready: "queue.Queue" = queue.Queue(maxsize=self.read_ahead)
+
+        def read():
+            for item in self.plan.items:
+                if self._interrupted.is_set():
+                    break
+                try:
+                    ready.put((item, self.make_job(item)))
+                except (ImageInputError, JobError, OSError) as e:
+                    ready.put((item, e))
+            ready.put(None)
+
+        threading.Thread(target=read, name="batch-reader", daemon=True).start()
+        while (entry := ready.get()) is not None:
+            yield entry
+
+    def __iter__(self) -> Iterator[object]:
+        skipped = dict(self.plan.skipped)
+        failed: Dict[str, str] = {}
+        done: List[str] = []
+        for rel, reason in self.plan.skipped.items():
+            yield FileSkipped(rel, reason)
+        total = len(self.plan.items)
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="batch-writer") as writer:
+            for index, (item, job) in enumerate(self._prepared()):
+                rel = item.rel.as_posix()
+                if self._interrupted.is_set():
+                    break
+                if isinstance(job, Exception):
+                    skipped[rel] = str(job)
+                    yield FileSkipped(rel, str(job))
+                    continue
+                job, model_hash = job
+                self.switch_model(model_hash)
+                yield FileStarted(index, total, rel)
+                handle = self.engine.submit(job, self.owner)
+                self._handles.append(handle)
+                saves = []
+                try:
+                    for event in handle:
+                        if isinstance(event, Progress):
+                            yield FileProgress(index, total, rel, event)
+                        elif isinstance(event, Result):
+                            path = None
+                            if item.outputs:
+                                path = item.outputs[event.index]
+                                saves.append(writer.submit(save_output, event.image, path, event.infotext))
+                            yield FileResult(index, rel, event, str(path) if path else event.path)
+                        elif isinstance(event, Failed):
+                            failed[rel] = event.error
+                            yield FileFailed(rel, event.error)
+                        elif isinstance(event, Done) and not event.interrupted:
+                            done.append(rel)
+                finally:
+                    self._handles.remove(handle)
+                errors = [f.exception() for f in saves if f.exception() is not None]
+                if errors:
+                    failed[rel] = f"could not save: {errors[0]}"
+                    if rel in done:
+                        done.remove(rel)
+                    yield FileFailed(rel, failed[rel])
+        yield BatchSummary(done, skipped, failed, self._interrupted.is_set())
+
+    def switch_model(self, wanted: Optional[str]) -> None:
+        """PNG info's "Model hash": the listed checkpoint with that hash, when it is not the loaded one."""
+        if not wanted or (self.engine.model is not None and self.engine.model.hash == wanted):
+            return
+        from pipelines.models import known_hash
+        for info in self.engine.checkpoints():
+            if (known_hash(info) or "")[:10] == wanted:
+                self.engine.load_checkpoint(info.title)
+                return
+
+
+def save_output(image, path: Path, infotext: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_png(image, path, infotext)
+
+
+class ConsoleProgress:
+    """One line, rewritten in place: files and steps done, and the ETA of the whole batch."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.started = time.monotonic()
+        self.on_bar_line = False
+
+    def __call__(self, event) -> None:
+        if isinstance(event, FileProgress):
+            p = event.progress
+            fraction = (event.index + (p.job_no + p.step / p.steps) / p.job_count) / max(event.total, 1)
+            elapsed = time.monotonic() - self.started
+            eta = elapsed / fraction - elapsed if fraction > 0 else 0
+            bar = "#" * int(fraction * 30)
+            self.stream.write(f"\r[{bar:<30}] file {event.index + 1}/{event.total} step {p.step}/{p.steps} "
+                              f"ETA {int(eta) // 60:02d}:{int(eta) % 60:02d}  ")
+            self.stream.flush()
+            self.on_bar_line = True
+        elif isinstance(event, (FileSkipped, FileFailed, BatchSummary)):
+            if self.on_bar_line:
+                self.stream.write("\n")
+                self.on_bar_line = False
+            if isinstance(event, BatchSummary):
+                self.stream.write(event.text() + "\n")
+            else:
+                kind = "skipped" if isinstance(event, FileSkipped) else "failed"
+                self.stream.write(f"{kind} {event.rel}: {event.reason}\n")
+            self.stream.flush()
