@@ -15,6 +15,11 @@ from pipelines import Done, Engine, Failed, Job, Progress, img2img_steps
 
 CASES = ("img2img", "inpaint")
 
+from diffusers.utils import logging as _diffusers_logging  # noqa: E402
+
+_diffusers_logging.set_verbosity_error()  # no safety-checker lecture between the timings
+_diffusers_logging.disable_progress_bar()
+
 
 def noise_picture(size: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.random.RandomState(seed).randint(0, 256, (size, size, 3), dtype=np.uint8))

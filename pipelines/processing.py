@@ -103,7 +103,7 @@ def process_job(job: Job, model: LoadedModel, options: Options, saver: Optional[
                                   prepared.mask_params)
 
     # 6. Each batch: noise, init latents, denoise, decode, paste back, save
-    images, infotexts, interrupted = [], [], False
+    images, infotexts, made_seeds, made_subseeds, interrupted = [], [], [], [], False
     for n in range(job.n_iter):
         if control.interrupted.is_set():
             interrupted = True
@@ -138,6 +138,8 @@ def process_job(job: Job, model: LoadedModel, options: Options, saver: Optional[
             emit(Result(image=image, infotext=infotext, seed=seeds[j], index=len(images), path=path))
             images.append(image)
             infotexts.append(infotext)
+            made_seeds.append(seeds[j])
+            made_subseeds.append(subseeds[j])
 
     # 7. Grid
     grid = grid_path = None
@@ -148,9 +150,8 @@ def process_job(job: Job, model: LoadedModel, options: Options, saver: Optional[
             grid_path = saver.save_grid(grid, infotexts[0])
     info = processed_info(job, model, opts, seed, subseed, all_seeds, all_subseeds, width, height, sampler,
                           batch_size, base_params, infotexts)
-    return Done(images=images, infotexts=infotexts, seeds=all_seeds[:len(images)],
-                subseeds=all_subseeds[:len(images)], info=info, interrupted=interrupted, grid=grid,
-                grid_path=grid_path)
+    return Done(images=images, infotexts=infotexts, seeds=made_seeds, subseeds=made_subseeds, info=info,
+                interrupted=interrupted, grid=grid, grid_path=grid_path)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
