@@ -69,6 +69,7 @@ def number(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+@torch.inference_mode()
 def process_job(job: Job, model: LoadedModel, options: Options, saver: Optional[ImageSaver], control: Control,
                 emit: Callable[[object], None]) -> Done:
     # 1. Check inputs and settings
@@ -291,8 +292,7 @@ def encode_images(model: LoadedModel, pixels: torch.Tensor, seeds: List[int]) ->
 
 def decode_latents(model: LoadedModel, latents: torch.Tensor) -> List[Image.Image]:
     vae = model.pipe.vae
-    with torch.no_grad():
-        pixels = vae.decode(latents.to(model.vae_dtype) / vae.config.scaling_factor, return_dict=False)[0]
+    pixels = vae.decode(latents.to(model.vae_dtype) / vae.config.scaling_factor, return_dict=False)[0]
     array = ((pixels.float() / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
     return [Image.fromarray(a) for a in array]
 
@@ -305,7 +305,6 @@ def latent_preview(model: LoadedModel, latents: torch.Tensor) -> Image.Image:
     return image.resize((image.width * 4, image.height * 4), Image.BILINEAR)
 
 
-@torch.no_grad()
 def denoise(model: LoadedModel, job: Job, opts: Options, prepared: PreparedImages, conditioning: Conditioning,
             sampler, schedule, schedule_steps: int, steps_run: int, seeds: List[int], subseeds: List[int],
             noise_multiplier: float, width: int, height: int, control: Control,
