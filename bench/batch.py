@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import diffusers_pipelines, noise_picture, time_diffusers  # noqa: E402
+from bench.common import add_job_arguments, diffusers_pipelines, noise_picture, time_diffusers  # noqa: E402
 from modes.batch import BatchRun, BatchSettings, BatchSummary  # noqa: E402
 from pipelines import Engine  # noqa: E402
 
@@ -22,9 +22,7 @@ from pipelines import Engine  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=32)
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--strength", type=float, default=0.75)
+    add_job_arguments(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = os.path.join(tmp, "in")

@@ -20,6 +20,15 @@ _diffusers_logging.set_verbosity_error()  # no safety-checker lecture between th
 _diffusers_logging.disable_progress_bar()
 
 
+def add_job_arguments(parser, repeats: int = 0) -> None:
+    """The flags every benchmark takes: the job's size, steps and strength (and how often to repeat it)."""
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--strength", type=float, default=0.75)
+    if repeats:
+        parser.add_argument("--repeats", type=int, default=repeats)
+
+
 def noise_picture(size: int, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.random.RandomState(seed).randint(0, 256, (size, size, 3), dtype=np.uint8))
 

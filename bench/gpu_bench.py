@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from bench.common import compare, worst_ratio  # noqa: E402
+from bench.common import add_job_arguments, compare, worst_ratio  # noqa: E402
 from pipelines import Engine  # noqa: E402
 from pipelines.builtin_model import byte_level_tokenizer  # noqa: E402
 
@@ -48,10 +48,7 @@ def build_sd15_folder(folder: Path, device: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--strength", type=float, default=0.75)
-    parser.add_argument("--repeats", type=int, default=5)
+    add_job_arguments(parser, repeats=5)
     parser.add_argument("--model-dir", default=os.path.join(tempfile.gettempdir(), "sd15-random-fp16"))
     parser.add_argument("--no-compile", action="store_true")
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """The core against bare diffusers on the built-in model: img2img and whole-picture inpaint at 512x512.
 
-    python bench/run.py [--size 512] [--steps 20] [--strength 0.75] [--repeats 3]
+    python bench/run.py [--size 512] [--steps 20] [--strength 0.75] [--repeats 5]
 
 Prints one line per case and, last, `core/diffusers ratio: <x>`: the worst whole-job time ratio of the cases.
 """
@@ -11,17 +11,14 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import compare, worst_ratio  # noqa: E402
+from bench.common import add_job_arguments, compare, worst_ratio  # noqa: E402
 from pipelines import Engine  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", default="builtin:tiny")
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--strength", type=float, default=0.75)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_job_arguments(parser, repeats=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as outdir:
         engine = Engine(ckpt=args.ckpt, ckpt_dir=None, outdir=outdir, device="cpu")

@@ -261,12 +261,12 @@ def _luminosity(rgb: np.ndarray) -> np.ndarray:
 def _set_luminosity(rgb: np.ndarray, lum: np.ndarray) -> np.ndarray:
     """The W3C compositing SetLum + ClipColor (what the Luminosity blend mode does)."""
     c = rgb + (lum - _luminosity(rgb))
-    l = _luminosity(c)
+    lc = _luminosity(c)
     n = c.min(axis=-1, keepdims=True)
     x = c.max(axis=-1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = np.where(n < 0, l + (c - l) * l / (l - n), c)
-        c = np.where(x > 1, l + (c - l) * (1 - l) / (x - l), c)
+        c = np.where(n < 0, lc + (c - lc) * lc / (lc - n), c)
+        c = np.where(x > 1, lc + (c - lc) * (1 - lc) / (x - lc), c)
     return np.clip(np.nan_to_num(c), 0, 1)
 
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from modes.batch import BatchPathError, BatchRun, BatchSettings, BatchSummary, FileSkipped, list_images
-from pipelines import imageops, load_image
+from pipelines import load_image
 from pipelines.infotext import parse_generation_parameters
 from tests.helpers import noise_image, pixels, rect_mask
 from tests.server import ROOT

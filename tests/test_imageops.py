@@ -1,5 +1,4 @@
 """Pure image operations against the reference's formulas (reference 3.2 to 3.6, 3.12)."""
-import math
 
 import numpy as np
 import pytest

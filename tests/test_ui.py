@@ -2,7 +2,6 @@
 the canvas, generate, watch the progress bar and the gallery, and check the saved files' pixels."""
 import glob
 import os
-import shutil
 import time
 
 import numpy as np
@@ -108,26 +107,28 @@ def screenshot(page, name):
     page.screenshot(path=os.path.join(ARTIFACTS, f"{name}.png"), full_page=True)
 
 
-def centre_and_corners(path):
+def draw_and_generate(page, server, tmp_path, tab, elem_id, source, steps, strength):
+    """Upload `source` into a canvas tab at its own size, draw a stroke through its centre, generate; the saved
+    picture's centre (under the stroke) and two corners (far from it)."""
+    source_path = tmp_path / "source.png"
+    source.save(source_path)
+    set_number(page, "width", source.width)
+    set_number(page, "height", source.height)
+    set_number(page, "steps", steps)
+    set_number(page, "denoising_strength", strength)
+    open_tab(page, tab)
+    canvas = upload_to_editor(page, elem_id, str(source_path))
+    draw_stroke_through_centre(page, elem_id, canvas)
+    screenshot(page, tab.lower().replace(" ", "-") + "-drawn")
+    [path] = generate_and_wait(page, server[1], sampling=strength > 0)
     out = pixels(Image.open(path))
     h, w = out.shape[:2]
-    return out, out[h // 2 - 4:h // 2 + 4, w // 2 - 8:w // 2 + 8], [out[:24, :24], out[-24:, -24:]]
+    return out[h // 2 - 4:h // 2 + 4, w // 2 - 8:w // 2 + 8], [out[:24, :24], out[-24:, -24:]]
 
 
 def test_inpaint_a_stroke_drawn_on_the_canvas(page, server, tmp_path):
-    source_path = tmp_path / "source.png"
     source = noise_image(256, 256)
-    source.save(source_path)
-    set_number(page, "width", 256)
-    set_number(page, "height", 256)
-    set_number(page, "steps", 30)
-    set_number(page, "denoising_strength", 0.9)
-    open_tab(page, "Inpaint")
-    canvas = upload_to_editor(page, "inpaint_editor", str(source_path))
-    draw_stroke_through_centre(page, "inpaint_editor", canvas)
-    screenshot(page, "inpaint-tab")
-    [path] = generate_and_wait(page, server[1])
-    out, centre, corners = centre_and_corners(path)
+    centre, corners = draw_and_generate(page, server, tmp_path, "Inpaint", "inpaint_editor", source, 30, 0.9)
     original = pixels(source)
     assert (centre != original[124:132, 120:136]).any(axis=-1).mean() > 0.9  # under the stroke: repainted
     assert np.array_equal(corners[0], original[:24, :24]) and np.array_equal(corners[1], original[-24:, -24:])
@@ -135,35 +136,16 @@ def test_inpaint_a_stroke_drawn_on_the_canvas(page, server, tmp_path):
 
 
 def test_sketch_strokes_reach_the_init_picture(page, server, tmp_path):
-    source_path = tmp_path / "black.png"
-    Image.new("RGB", (256, 256), (0, 0, 0)).save(source_path)
-    set_number(page, "width", 256)
-    set_number(page, "height", 256)
-    set_number(page, "denoising_strength", 0)
-    open_tab(page, "Sketch")
-    canvas = upload_to_editor(page, "sketch_editor", str(source_path))
-    draw_stroke_through_centre(page, "sketch_editor", canvas)
-    screenshot(page, "sketch-tab")
-    [path] = generate_and_wait(page, server[1], sampling=False)
-    out, centre, corners = centre_and_corners(path)
+    source = Image.new("RGB", (256, 256), (0, 0, 0))
+    centre, corners = draw_and_generate(page, server, tmp_path, "Sketch", "sketch_editor", source, 20, 0)
     assert centre.mean() > 200  # the white stroke, burnt into the init picture (strength 0 returns it as is)
     assert corners[0].max() == 0 and corners[1].max() == 0
 
 
 def test_inpaint_sketch_stroke_becomes_the_mask(page, server, tmp_path):
-    source_path = tmp_path / "dark.png"
     source = Image.new("RGB", (256, 256), (10, 20, 30))
-    source.save(source_path)
-    set_number(page, "width", 256)
-    set_number(page, "height", 256)
-    set_number(page, "steps", 8)
-    set_number(page, "denoising_strength", 0.9)
-    open_tab(page, "Inpaint sketch")
-    canvas = upload_to_editor(page, "inpaint_sketch_editor", str(source_path))
-    draw_stroke_through_centre(page, "inpaint_sketch_editor", canvas)
-    screenshot(page, "inpaint-sketch-tab")
-    [path] = generate_and_wait(page, server[1])
-    out, centre, corners = centre_and_corners(path)
+    centre, corners = draw_and_generate(page, server, tmp_path, "Inpaint sketch", "inpaint_sketch_editor", source,
+                                        8, 0.9)
     assert (centre != np.array([10, 20, 30])).any(axis=-1).mean() > 0.9
     assert (corners[0] == np.array([10, 20, 30])).all() and (corners[1] == np.array([10, 20, 30])).all()
 

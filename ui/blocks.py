@@ -40,6 +40,9 @@ document.addEventListener('keydown', (e) => {
 </script>
 """
 
+# Events the page itself uses: run at once, outside the queue, and not offered to API clients.
+UI_ONLY = dict(queue=False, api_visibility="undocumented")
+
 CSS = "#progress_status progress {width: 100%; height: 14px;} #gallery {min-height: 360px;}"
 
 
@@ -247,7 +250,7 @@ class Page:
 
             checkpoint.input(load_checkpoint, checkpoint, None, api_visibility="undocumented")
             refresh.click(lambda: gr.update(choices=[c.title for c in engine.checkpoints()]), None, checkpoint,
-                          queue=False, api_visibility="undocumented")
+                          **UI_ONLY)
         return blocks
 
     def build_img2img_tab(self) -> dict:
@@ -393,26 +396,26 @@ class Page:
         for index, api_name in enumerate(MODE_API_NAMES):  # one stable endpoint per mode for gradio_client
             hidden = gr.Button(visible=False)
             hidden.click(for_mode(index), inputs, outputs, api_name=api_name, concurrency_limit=None)
-        interrupt.click(self.interrupt, None, None, queue=False, api_visibility="undocumented")
-        skip.click(self.skip, None, None, queue=False, api_visibility="undocumented")
+        interrupt.click(self.interrupt, None, None, **UI_ONLY)
+        skip.click(self.skip, None, None, **UI_ONLY)
 
         for index, tab in enumerate(tabs):
             tab.select(lambda i=index: (i, gr.update(visible=i in INPAINT_TABS), gr.update(visible=i == 3)), None,
-                       [mode, inpaint_group, c["mask_alpha"]], queue=False, api_visibility="undocumented")
-        resize_to_tab.select(lambda: False, None, c["resize_by"], queue=False, api_visibility="undocumented")
-        batch_upload_tab.select(lambda: False, None, c["batch_from_dir"], queue=False, api_visibility="undocumented")
-        batch_dir_tab.select(lambda: True, None, c["batch_from_dir"], queue=False, api_visibility="undocumented")
-        resize_by_tab.select(lambda: True, None, c["resize_by"], queue=False, api_visibility="undocumented")
+                       [mode, inpaint_group, c["mask_alpha"]], **UI_ONLY)
+        resize_to_tab.select(lambda: False, None, c["resize_by"], **UI_ONLY)
+        batch_upload_tab.select(lambda: False, None, c["batch_from_dir"], **UI_ONLY)
+        batch_dir_tab.select(lambda: True, None, c["batch_from_dir"], **UI_ONLY)
+        resize_by_tab.select(lambda: True, None, c["resize_by"], **UI_ONLY)
         for component in (c["steps"], c["denoising_strength"]):
-            component.change(steps_text, [c["steps"], c["denoising_strength"]], steps_hint, queue=False, api_visibility="undocumented")
+            component.change(steps_text, [c["steps"], c["denoising_strength"]], steps_hint, **UI_ONLY)
         hint_inputs = [c["init_img"], c["resize_by"], c["width"], c["height"], c["scale_by"]]
         for component in hint_inputs[1:]:
-            component.change(size_text, hint_inputs, size_hint, queue=False, api_visibility="undocumented")
-        c["init_img"].change(size_text, hint_inputs, size_hint, queue=False, api_visibility="undocumented")
-        c["seed_extras"].change(lambda on: gr.update(visible=on), c["seed_extras"], seed_extras, queue=False, api_visibility="undocumented")
-        random_seed.click(lambda: -1, None, c["seed"], queue=False, api_visibility="undocumented")
-        reuse_seed.click(seed_from_infotext, [info, c["seed"]], c["seed"], queue=False, api_visibility="undocumented")
-        gallery.select(selected_infotext, infotexts, info, queue=False, api_visibility="undocumented")
+            component.change(size_text, hint_inputs, size_hint, **UI_ONLY)
+        c["init_img"].change(size_text, hint_inputs, size_hint, **UI_ONLY)
+        c["seed_extras"].change(lambda on: gr.update(visible=on), c["seed_extras"], seed_extras, **UI_ONLY)
+        random_seed.click(lambda: -1, None, c["seed"], **UI_ONLY)
+        reuse_seed.click(seed_from_infotext, [info, c["seed"]], c["seed"], **UI_ONLY)
+        gallery.select(selected_infotext, infotexts, info, **UI_ONLY)
 
         editors = {"sketch": c["sketch"], "inpaint": c["inpaint"], "inpaint_sketch": c["inpaint_sketch"]}
         self.wire_copy(copy_from_img2img, c["init_img"], c, editors, mode_tabs, mode, inpaint_group, c["mask_alpha"])
@@ -447,7 +450,7 @@ class Page:
                 return (moved, gr.Tabs(selected=index), index, gr.update(visible=index in INPAINT_TABS),
                         gr.update(visible=index == 3))
 
-            button.click(copy, source, [destination, mode_tabs, mode, inpaint_group, mask_alpha], queue=False, api_visibility="undocumented")
+            button.click(copy, source, [destination, mode_tabs, mode, inpaint_group, mask_alpha], **UI_ONLY)
 
     def build_png_info_tab(self, panel: dict, top_tabs) -> None:
         c = panel["components"]
@@ -459,7 +462,7 @@ class Page:
                 with gr.Row():
                     to_img2img = gr.Button("Send to img2img")
                     to_inpaint = gr.Button("Send to inpaint")
-        image.change(lambda im: (im.info.get("parameters", "") if im is not None else ""), image, text, queue=False, api_visibility="undocumented")
+        image.change(lambda im: (im.info.get("parameters", "") if im is not None else ""), image, text, **UI_ONLY)
         fields = ["prompt", "negative_prompt", "seed", "sampler_name", "scheduler", "steps", "cfg_scale", "width",
                   "height", "denoising_strength", "mask_blur", "mask_mode", "inpainting_fill", "inpaint_area",
                   "inpaint_full_res_padding"]
@@ -475,7 +478,7 @@ class Page:
                         gr.update(visible=index in INPAINT_TABS))
             destination = c["init_img"] if index == 0 else c["inpaint"]
             button.click(paste, [text, image], targets + [destination, top_tabs, panel["mode_tabs"], panel["mode"],
-                                                          panel["inpaint_group"]], queue=False, api_visibility="undocumented")
+                                                          panel["inpaint_group"]], **UI_ONLY)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -562,7 +565,8 @@ def pasted_values(infotext: str, fields: List[str]) -> list:
         "scheduler": get("Schedule type", label(list(SCHEDULES))), "steps": get("Steps", int),
         "cfg_scale": get("CFG scale", float), "width": get("Size-1", int), "height": get("Size-2", int),
         "denoising_strength": get("Denoising strength", float), "mask_blur": get("Mask blur", int),
-        "mask_mode": get("Mask mode", label(MASK_MODES)), "inpainting_fill": get("Masked content", label(MASKED_CONTENT)),
+        "mask_mode": get("Mask mode", label(MASK_MODES)),
+        "inpainting_fill": get("Masked content", label(MASKED_CONTENT)),
         "inpaint_area": get("Inpaint area", label(INPAINT_AREAS)),
         "inpaint_full_res_padding": get("Masked area padding", int),
     }
