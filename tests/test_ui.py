@@ -60,11 +60,11 @@ def open_tab(page, name):
 
 def upload_to_editor(page, elem_id, path):
     canvas = page.locator(f"#{elem_id} .pixi-target canvas")
-    canvas.wait_for(timeout=30000)
+    canvas.wait_for(timeout=90000)
     page.locator(f"#{elem_id} input[type=file]").set_input_files(path)
     page.wait_for_function(f"""() => {{
         const b = document.querySelector('#{elem_id} button[aria-label="Undo"]');
-        return b && !b.disabled; }}""", timeout=30000)
+        return b && !b.disabled; }}""", timeout=90000)
     return canvas
 
 
