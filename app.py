@@ -151,7 +151,8 @@ def build_app(engine, settings, args: argparse.Namespace):
         from api import mount_api
         # Without --api-auth, a login set for the UI guards the API too: no side door around the password.
         api_auth = args.api_auth or args.gradio_auth
-        mount_api(app, engine, settings, vars(args), parse_credentials(api_auth) if api_auth else None)
+        flags = {k: ("<hidden>" if k.endswith("_auth") and v else v) for k, v in vars(args).items()}  # no passwords
+        mount_api(app, engine, settings, flags, parse_credentials(api_auth) if api_auth else None)
     if not args.nowebui:
         import gradio as gr
 

@@ -287,6 +287,8 @@ def test_api_auth_refuses_every_route_without_the_password(auth_api):
     for route in POST_ROUTES:
         assert requests.post(f"{auth_api}/{route}", json={}, timeout=10).status_code == 401, route
     assert requests.get(f"{auth_api}/samplers", auth=("alice", "a-secret"), timeout=10).status_code == 200
+    flags = requests.get(f"{auth_api}/cmd-flags", auth=("alice", "a-secret"), timeout=10).json()
+    assert flags["api_auth"] == "<hidden>" and "secret" not in str(flags)  # no route shows a password
     result = requests.post(f"{auth_api}/img2img", auth=("bob", "b:secret"), timeout=60,
                            json=dict(SMALL, init_images=[b64(noise_image(64, 64))]))
     assert result.status_code == 200 and len(result.json()["images"]) == 1
