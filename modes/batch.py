@@ -265,20 +265,33 @@ class BatchRun:
     def _prepared(self) -> Iterator:
         """(item, job or error) in order, read on a thread ahead of the model."""
         ready: "queue.Queue" = queue.Queue(maxsize=self.read_ahead)
+        stop = threading.Event()  # the consumer is gone: interrupted, or its generator closed
+
+        def put(entry) -> bool:
+            while not stop.is_set():
+                try:
+                    ready.put(entry, timeout=0.2)
+                    return True
+                except queue.Full:
+                    pass
+            return False
 
         def read():
             for item in self.plan.items:
-                if self._interrupted.is_set():
-                    break
                 try:
-                    ready.put((item, self.make_job(item)))
+                    entry = (item, self.make_job(item))
                 except (ImageInputError, JobError, OSError) as e:
-                    ready.put((item, e))
-            ready.put(None)
+                    entry = (item, e)
+                if not put(entry):
+                    return
+            put(None)
 
         threading.Thread(target=read, name="batch-reader", daemon=True).start()
-        while (entry := ready.get()) is not None:
-            yield entry
+        try:
+            while (entry := ready.get()) is not None and not self._interrupted.is_set():
+                yield entry
+        finally:
+            stop.set()
 
     def __iter__(self) -> Iterator[object]:
         skipped = dict(self.plan.skipped)

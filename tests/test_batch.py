@@ -176,3 +176,19 @@ def test_folders_outside_the_allowed_roots_and_links_out_are_refused(engine, tmp
     summary, _ = run_batch(engine, input_dir=str(inside), output_dir=str(tmp_path / "outputs" / "r"), roots=roots)
     assert summary.done == ["ok.png"]
     assert "leads outside the allowed folders" in summary.skipped["sneaky.png"]
+
+
+def test_interrupt_stops_the_batch_and_keeps_what_is_saved(engine, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(5):
+        noise_image(64, 64, seed=i).save(src / f"{i}.png")
+    run = BatchRun(engine, BatchSettings(input_dir=str(src), output_dir=str(out)), dict(FAST, steps=10))
+    events = []
+    for event in run:
+        events.append(event)
+        if type(event).__name__ == "FileResult":
+            run.interrupt()
+    summary = events[-1]
+    assert summary.interrupted and summary.done == ["0.png"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["0.png"]
