@@ -269,24 +269,18 @@ class Page:
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Tabs(elem_id="mode_tabs") as mode_tabs:
-                    tabs = []
+                    tabs, copy_buttons = [], {}  # copy_buttons: picture component name -> its "Copy image to"
                     with gr.Tab("img2img", id=0) as tab:
                         c["init_img"] = gr.Image(label="Image for img2img", type="pil", image_mode="RGBA",
                                                  format="png", elem_id="img2img_image", height=480)
-                        copy_from_img2img = self.copy_buttons()
+                        copy_buttons["init_img"] = self.copy_buttons()
                         tabs.append(tab)
-                    with gr.Tab("Sketch", id=1) as tab:
-                        c["sketch"] = editor("sketch_editor", colour=True)
-                        copy_from_sketch = self.copy_buttons()
-                        tabs.append(tab)
-                    with gr.Tab("Inpaint", id=2) as tab:
-                        c["inpaint"] = editor("inpaint_editor", colour=False)
-                        copy_from_inpaint = self.copy_buttons()
-                        tabs.append(tab)
-                    with gr.Tab("Inpaint sketch", id=3) as tab:
-                        c["inpaint_sketch"] = editor("inpaint_sketch_editor", colour=True)
-                        copy_from_inpaint_sketch = self.copy_buttons()
-                        tabs.append(tab)
+                    for index, (name, colour) in enumerate((("sketch", True), ("inpaint", False),
+                                                            ("inpaint_sketch", True)), start=1):
+                        with gr.Tab(TABS[index], id=index) as tab:
+                            c[name] = editor(f"{name}_editor", colour=colour)
+                            copy_buttons[name] = self.copy_buttons()
+                            tabs.append(tab)
                     with gr.Tab("Inpaint upload", id=4) as tab:
                         c["upload_image"] = gr.Image(label="Image", type="pil", format="png", elem_id="upload_image")
                         c["upload_mask"] = gr.Image(label="Mask (white or opaque: repaint)", type="pil",
@@ -418,10 +412,8 @@ class Page:
         gallery.select(selected_infotext, infotexts, info, **UI_ONLY)
 
         editors = {"sketch": c["sketch"], "inpaint": c["inpaint"], "inpaint_sketch": c["inpaint_sketch"]}
-        self.wire_copy(copy_from_img2img, c["init_img"], c, editors, mode_tabs, mode, inpaint_group, c["mask_alpha"])
-        for buttons, source in ((copy_from_sketch, c["sketch"]), (copy_from_inpaint, c["inpaint"]),
-                                (copy_from_inpaint_sketch, c["inpaint_sketch"])):
-            self.wire_copy(buttons, source, c, editors, mode_tabs, mode, inpaint_group, c["mask_alpha"])
+        for name, buttons in copy_buttons.items():
+            self.wire_copy(buttons, c[name], c, editors, mode_tabs, mode, inpaint_group, c["mask_alpha"])
         return {"components": c, "mode_tabs": mode_tabs, "mode": mode, "inpaint_group": inpaint_group}
 
     @staticmethod
