@@ -5,6 +5,7 @@ Each handle is its owner's alone: its progress, previews, results, interrupt and
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -13,8 +14,11 @@ from typing import Iterator, List, Optional
 
 from .job import Done, Failed, Job, JobError, Notice, Options, Queued
 from .imageops import ImageInputError
+from .conditioning import prompt_token_count
 from .models import CheckpointInfo, LoadedModel, ModelLoadError, list_checkpoints, load_model, resolve_checkpoint
+from .networks import Library, text_encoder_dims
 from .processing import Control, process_job
+from .prompts import StyleDatabase, UnknownStyleError
 from .samplers import UnknownSamplerError
 from .saving import ImageSaver
 
@@ -72,8 +76,12 @@ class Engine:
 
     def __init__(self, ckpt: Optional[str] = None, ckpt_dir: Optional[str] = "models/Stable-diffusion",
                  outdir: Optional[str] = "outputs", device: Optional[str] = None, half: bool = True,
-                 half_vae: bool = True, offload: Optional[str] = None, options: Optional[Options] = None):
+                 half_vae: bool = True, offload: Optional[str] = None, options: Optional[Options] = None,
+                 lora_dir: Optional[str] = None, embeddings_dir: Optional[str] = None, vae_dir: Optional[str] = None,
+                 styles_file: Optional[str] = None):
         self.ckpt_dir = ckpt_dir
+        self.library = Library(lora_dir, embeddings_dir, vae_dir)
+        self.styles = StyleDatabase(styles_file)
         self.device = pick_device(device)
         self.half, self.half_vae, self.offload = half, half_vae, offload
         self.options = options or Options()
@@ -133,12 +141,14 @@ class Engine:
 
     def submit(self, job: Job, owner: Optional[str] = None) -> JobHandle:
         """Queue a job; a job that cannot run fails at once, without waiting in the queue."""
-        handle = JobHandle(job, owner)
         try:
             job.validate()
-        except JobError as e:
+            job = self.apply_styles(job)
+        except (JobError, UnknownStyleError) as e:
+            handle = JobHandle(job, owner)
             handle.emit(Failed(str(e), invalid=True))
             return handle
+        handle = JobHandle(job, owner)
         with self._waiting_lock:
             if self._closed:
                 handle.emit(Failed("the server is shutting down"))
@@ -148,6 +158,21 @@ class Engine:
             self._waiting_lock.notify()
         handle.emit(Queued(ahead))
         return handle
+
+    def apply_styles(self, job: Job) -> Job:
+        """The job with its styles merged into its prompts (A1111's `{prompt}` placeholder, else ", ")."""
+        if not job.styles:
+            return job
+        prompt, negative_prompt = self.styles.apply(job.prompt, job.negative_prompt, job.styles)
+        return dataclasses.replace(job, prompt=prompt, negative_prompt=negative_prompt)
+
+    def count_tokens(self, prompt: str, steps: int = 20) -> tuple:
+        """(tokens, chunk size) for the UI's counter; (0, 75) while no model is loaded."""
+        model = self.model
+        if model is None:
+            return 0, 75
+        embeddings, _ = self.library.embeddings.split(text_encoder_dims(model.pipe))
+        return prompt_token_count(model, prompt or "", max(1, int(steps)), self.options.emphasis, embeddings)
 
     def run(self, job: Job, owner: Optional[str] = None) -> Iterator[object]:
         """Submit a job and yield its events until it ends."""
@@ -208,9 +233,10 @@ class Engine:
         try:
             with self._model_lock:
                 model = self.model or self._load(self.checkpoint)
-                done: Done = process_job(handle.job, model, self.options, self.saver, handle.control, handle.emit)
+                done: Done = process_job(handle.job, model, self.options, self.saver, handle.control, handle.emit,
+                                         self.library)
             handle.emit(done)
-        except (JobError, ImageInputError, UnknownSamplerError) as e:
+        except (JobError, ImageInputError, UnknownSamplerError, UnknownStyleError) as e:
             handle.emit(Failed(str(e), invalid=True))
         except ModelLoadError as e:
             handle.emit(Failed(str(e)))

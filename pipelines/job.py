@@ -34,6 +34,11 @@ class Options:
     return_grid: bool = True
     show_progress_every_n_steps: int = 3
     live_previews_enable: bool = True
+    sd_vae: str = "Automatic"  # "Automatic", "None", or a file name under the VAE folder
+    CLIP_stop_at_last_layers: int = 1  # Clip skip
+    emphasis: str = "Original"
+    comma_padding_backtrack: int = 20
+    enable_prompt_comments: bool = True
 
     def with_overrides(self, overrides: Dict[str, Any]) -> "Options":
         """A copy with a job's `override_settings` applied; keys of settings this project does not have are ignored
@@ -86,6 +91,7 @@ class Job:
     seed_resize_from_w: int = -1
     n_iter: int = 1
     batch_size: int = 1
+    styles: List[str] = field(default_factory=list)  # names from styles.csv, applied in order
     override_settings: Dict[str, Any] = field(default_factory=dict)
     do_not_save_samples: bool = False
     do_not_save_grid: bool = False
@@ -93,6 +99,7 @@ class Job:
     def __post_init__(self):
         self.prompt = self.prompt or ""
         self.negative_prompt = self.negative_prompt or ""
+        self.styles = list(self.styles or [])
         if self.mask_blur is not None:
             self.mask_blur_x = self.mask_blur_y = self.mask_blur
 
@@ -133,6 +140,8 @@ class Job:
             if not MIN_SIZE <= value <= MAX_SIZE:
                 how = f" after scaling by {self.scale_by}" if self.scale_by is not None else ""
                 raise JobError(f"{name} is {value}{how}: it must be between {MIN_SIZE} and {MAX_SIZE}")
+        if not all(isinstance(s, str) for s in self.styles):
+            raise JobError(f"styles must be a list of style names, not {self.styles!r}")
         for name in ("seed", "subseed", "seed_resize_from_h", "seed_resize_from_w"):
             if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
                 raise JobError(f"{name} must be an integer, not {getattr(self, name)!r}")

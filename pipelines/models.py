@@ -1,10 +1,12 @@
-"""Finding, hashing and loading checkpoints: the built-in model, diffusers folders, and hub ids where a network exists."""
+"""Finding, hashing and loading checkpoints: the built-in model, diffusers folders, single-file checkpoints in A1111's
+layout (loaded offline with the configs of `model_configs.py`), and hub ids where a network exists."""
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from .builtin_model import BUILTIN_PREFIX, BUILTIN_VARIANTS, cache_root, ensure_
 log = logging.getLogger(__name__)
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
+CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")
 _hash_lock = threading.Lock()
 
 
@@ -27,8 +30,12 @@ class CheckpointInfo:
     """One loadable checkpoint, as A1111 lists it: a title, a name and where it lives."""
     name: str  # A1111's model_name: the file or folder name without extension
     title: str  # what the UI and `sd_model_checkpoint` use
-    path: str  # a folder, or a `builtin:` / hub id
+    path: str  # a folder, a single file, or a `builtin:` / hub id
     builtin: bool = False
+
+    @property
+    def is_file(self) -> bool:
+        return not self.builtin and Path(self.path).suffix.lower() in CHECKPOINT_SUFFIXES
 
 
 def _is_diffusers_folder(path: Path) -> bool:
@@ -36,17 +43,22 @@ def _is_diffusers_folder(path: Path) -> bool:
 
 
 def list_checkpoints(ckpt_dir: Optional[str]) -> List[CheckpointInfo]:
-    """Diffusers folders under `ckpt_dir` (recursively), then the built-in models."""
+    """Diffusers folders and `.safetensors` / `.ckpt` files under `ckpt_dir` (recursively, A1111's titles: the path
+    under the folder), then the built-in models."""
     found: List[CheckpointInfo] = []
     if ckpt_dir and os.path.isdir(ckpt_dir):
-        for root, dirs, _files in os.walk(ckpt_dir, followlinks=True):
+        for root, dirs, files in os.walk(ckpt_dir, followlinks=True):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            entries = []
             for d in list(dirs):
                 path = Path(root) / d
                 if _is_diffusers_folder(path):
-                    rel = os.path.relpath(path, ckpt_dir)
-                    found.append(CheckpointInfo(name=d, title=rel, path=str(path)))
+                    entries.append((d, d, path))
                     dirs.remove(d)  # a model's own subfolders are not models
+            entries += [(f, Path(f).stem, Path(root) / f) for f in files
+                        if Path(f).suffix.lower() in CHECKPOINT_SUFFIXES and not f.startswith(".")]
+            for _, name, path in sorted(entries, key=lambda e: e[0].lower()):
+                found.append(CheckpointInfo(name=name, title=os.path.relpath(path, ckpt_dir), path=str(path)))
     found += [CheckpointInfo(name=f"builtin-{v}", title=BUILTIN_PREFIX + v, path=BUILTIN_PREFIX + v, builtin=True)
               for v in BUILTIN_VARIANTS]
     return found
@@ -58,8 +70,12 @@ def resolve_checkpoint(spec: Optional[str], ckpt_dir: Optional[str]) -> Checkpoi
     listed = list_checkpoints(ckpt_dir)
     if not spec:
         return listed[0]
+    bare = re.sub(r"\s*\[[0-9a-f]{8,64}\]$", "", spec)  # A1111's "name.safetensors [hash]"
     for info in listed:
-        if spec in (info.title, info.name, info.path):
+        if bare in (info.title, info.name, info.path):
+            return info
+    for info in listed:  # a short hash alone, as A1111 accepts it
+        if re.fullmatch(r"[0-9a-f]{8,64}", spec) and (known_hash(info) or "").startswith(spec):
             return info
     if spec.startswith(BUILTIN_PREFIX):
         raise ModelLoadError(f"unknown built-in model {spec!r}; known: "
@@ -69,8 +85,10 @@ def resolve_checkpoint(spec: Optional[str], ckpt_dir: Optional[str]) -> Checkpoi
         if not _is_diffusers_folder(path):
             raise ModelLoadError(f"{spec} is a folder but not a diffusers model (no model_index.json)")
         return CheckpointInfo(name=path.name, title=path.name, path=str(path))
-    if path.suffix in WEIGHT_SUFFIXES:
-        raise ModelLoadError(f"{spec}: single-file checkpoints are not supported yet; convert it to a diffusers folder")
+    if path.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
+        return CheckpointInfo(name=path.stem, title=path.name, path=str(path))
+    if path.is_file():
+        raise ModelLoadError(f"{spec}: a checkpoint file must be .safetensors or .ckpt")
     if path.exists() or spec.count("/") != 1:
         raise ModelLoadError(f"checkpoint {spec!r} not found (not a folder, a listed title, or a hub id)")
     return CheckpointInfo(name=spec.split("/")[-1], title=spec, path=spec)  # hub id
@@ -81,11 +99,18 @@ def weight_files(folder: Path) -> List[Path]:
                   key=lambda p: p.relative_to(folder).as_posix())
 
 
-def model_hash(folder: Path) -> str:
-    """A1111's short model hash, sha256[:10] of the weights: for a folder, of its weight files in path order.
-    Cached by path, size and modification time, as A1111 caches its hashes."""
-    files = weight_files(folder)
-    stamp = [[p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime] for p in files]
+def model_hash(path: Path) -> str:
+    """A1111's short model hash, sha256[:10] of the weights."""
+    return file_sha256(path)[:10]
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a weights file, or of a folder's weight files in path order. Cached by path, size and
+    modification time, as A1111 caches its hashes."""
+    folder = Path(path)
+    files = weight_files(folder) if folder.is_dir() else [folder]
+    stamp = [[p.relative_to(folder).as_posix() if folder.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime]
+             for p in files]
     cache_file = cache_root() / "hashes.json"
     with _hash_lock:
         try:
@@ -94,7 +119,7 @@ def model_hash(folder: Path) -> str:
             cache = {}
         entry = cache.get(str(folder.resolve()))
         if entry and entry.get("stamp") == stamp:
-            return entry["sha256"][:10]
+            return entry["sha256"]
         digest = hashlib.sha256()
         for p in files:
             with open(p, "rb") as f:
@@ -108,7 +133,7 @@ def model_hash(folder: Path) -> str:
             os.replace(tmp, cache_file)
         except OSError as e:
             log.warning("could not write the hash cache %s: %s", cache_file, e)
-        return digest.hexdigest()[:10]
+        return digest.hexdigest()
 
 
 def known_hash(info: CheckpointInfo) -> Optional[str]:
@@ -138,6 +163,8 @@ class LoadedModel:
     device: object
     dtype: object
     vae_dtype: object
+    vae_path: Optional[Path] = None  # an external VAE in use (None: the checkpoint's own)
+    own_vae: Optional[dict] = None  # the checkpoint's VAE weights, kept while an external one is in use
 
     @property
     def is_inpainting(self) -> bool:
@@ -146,6 +173,74 @@ class LoadedModel:
     @property
     def execution_device(self):
         return self.pipe._execution_device
+
+
+class _Shape:
+    """A tensor's shape without its data (what model-family detection looks at)."""
+
+    def __init__(self, shape):
+        self.shape = tuple(shape)
+
+
+def checkpoint_shapes(path: Path) -> dict:
+    """key -> object with `.shape` for a single-file checkpoint. A `.ckpt` pickle must load with
+    `weights_only=True`: one that needs code to load is refused."""
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import safe_open
+        try:
+            with safe_open(str(path), "pt") as f:
+                return {k: _Shape(f.get_slice(k).get_shape()) for k in f.keys()}
+        except Exception as e:
+            raise ModelLoadError(f"{path.name} is not a readable .safetensors file: {e}") from e
+    import torch
+    try:
+        data = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelLoadError(f"{path.name} refused: it does not load with weights_only=True (a pickle that needs "
+                             f"code to load is not opened); convert it to .safetensors ({e.__class__.__name__})"
+                             ) from e
+    data = data.get("state_dict", data) if isinstance(data, dict) else {}
+    return {k: _Shape(v.shape) for k, v in data.items() if hasattr(v, "shape")}
+
+
+def detect_family(path: Path) -> str:
+    """The model family of a single-file checkpoint, from its weights' names and shapes: a `model_configs` family,
+    or `builtin:<variant>` for a file of the built-in model's geometry."""
+    from diffusers.loaders.single_file_utils import infer_diffusers_model_type
+
+    from .model_configs import FAMILIES
+
+    shapes = checkpoint_shapes(path)
+    conv_in = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
+    if conv_in is None:
+        raise ModelLoadError(f"{path.name} is not a Stable Diffusion checkpoint (no model.diffusion_model weights)")
+    if conv_in.shape[0] == 32:  # SD's UNets start at 320 channels; the built-in model at 32
+        return BUILTIN_PREFIX + ("tiny-inpainting" if conv_in.shape[1] == 9 else "tiny")
+    family = infer_diffusers_model_type(shapes)
+    if family == "v2":  # v-prediction (the 768 models) is not in the weights: A1111's .yaml, else the name
+        yaml = path.with_suffix(".yaml")
+        text = yaml.read_text(errors="replace") if yaml.is_file() else ""
+        if "parameterization" in text and '"v"' in text or (not text and re.search(r"768|v-?pred", path.name, re.I)):
+            family = "v2-v"
+    if family not in FAMILIES:
+        raise ModelLoadError(f"{path.name}: model type {family!r} is not supported (SD 1.x, 2.x, SDXL and their "
+                             "inpainting models are)")
+    return family
+
+
+def _load_single_file(path: Path, dtype):
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionXLImg2ImgPipeline
+
+    from .model_configs import config_folder
+
+    family = detect_family(path)
+    if family.startswith(BUILTIN_PREFIX):
+        config = ensure_builtin(family[len(BUILTIN_PREFIX):])
+    else:
+        config = config_folder(family)
+    cls = StableDiffusionXLImg2ImgPipeline if family.startswith("xl") else StableDiffusionImg2ImgPipeline
+    extra = {} if family.startswith("xl") else {"safety_checker": None, "requires_safety_checker": False}
+    return cls.from_single_file(str(path), config=str(config), local_files_only=True, torch_dtype=dtype, **extra)
 
 
 def load_model(info: CheckpointInfo, device: str, half: bool, half_vae: bool = True,
@@ -157,8 +252,13 @@ def load_model(info: CheckpointInfo, device: str, half: bool, half_vae: bool = T
     path = str(ensure_builtin(info.path[len(BUILTIN_PREFIX):])) if info.builtin else info.path
     dtype = torch.float16 if half and device != "cpu" else torch.float32
     try:
-        pipe = AutoPipelineForImage2Image.from_pretrained(path, dtype=dtype, safety_checker=None,
-                                                          requires_safety_checker=False)
+        if info.is_file:
+            pipe = _load_single_file(Path(path), dtype)
+        else:
+            pipe = AutoPipelineForImage2Image.from_pretrained(path, dtype=dtype, safety_checker=None,
+                                                              requires_safety_checker=False)
+    except ModelLoadError:
+        raise
     except Exception as e:  # diffusers raises many kinds for a broken or missing model
         raise ModelLoadError(f"could not load checkpoint {info.title!r} from {path}: {e}") from e
     pipe.set_progress_bar_config(disable=True)
@@ -173,6 +273,6 @@ def load_model(info: CheckpointInfo, device: str, half: bool, half_vae: bool = T
         pipe.enable_sequential_cpu_offload(device=device)
     else:
         pipe.to(device)
-    folder = Path(path)
-    return LoadedModel(info=info, pipe=pipe, hash=model_hash(folder) if folder.is_dir() else None, is_sdxl=is_sdxl,
+    local = Path(path)
+    return LoadedModel(info=info, pipe=pipe, hash=model_hash(local) if local.exists() else None, is_sdxl=is_sdxl,
                        in_channels=pipe.unet.config.in_channels, device=device, dtype=dtype, vae_dtype=vae_dtype)

@@ -7,6 +7,7 @@ conditioning with `inpainting_mask_weight`, per-picture seeds and variation seed
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,8 +20,11 @@ from PIL import Image, ImageOps
 
 from . import imageops
 from .infotext import create_infotext
-from .job import MASKED_CONTENT, Done, Job, Notice, Options, Progress, Result
-from .models import LoadedModel
+from . import prompts
+from .conditioning import EMPHASIS_MODES, Conditioning, PromptEncoder, build_conditioning
+from .job import MASKED_CONTENT, Done, Job, JobError, Notice, Options, Progress, Result
+from .models import LoadedModel, model_hash
+from .networks import Library, short_hash, text_encoder_dims
 from .noise import RNG_LABEL, batch_noise, fixed_seed, randn
 from .samplers import build_scheduler, resolved_schedule, split_sampler_and_schedule
 from .saving import ImageSaver
@@ -71,10 +75,11 @@ def number(value):
 
 @torch.inference_mode()
 def process_job(job: Job, model: LoadedModel, options: Options, saver: Optional[ImageSaver], control: Control,
-                emit: Callable[[object], None]) -> Done:
+                emit: Callable[[object], None], library: Optional[Library] = None) -> Done:
     # 1. Check inputs and settings
     job.validate()
     opts = options.with_overrides(job.override_settings)
+    check_prompt_options(opts)
     sampler, schedule = split_sampler_and_schedule(job.sampler_name, job.scheduler)
     width, height = job.target_size()
     # several init pictures are the batch (A1111 sets batch_size to their number)
@@ -91,68 +96,99 @@ def process_job(job: Job, model: LoadedModel, options: Options, saver: Optional[
     # 3. Mask, init pictures, overlays (pixel space)
     prepared = prepare_images(job, opts, width, height, batch_size, emit)
 
-    # 4. Prompt conditioning
-    do_cfg = job.cfg_scale > 1
-    conditioning = encode_prompt(model, job.prompt, job.negative_prompt, batch_size, do_cfg, width, height)
-
-    # 5. The steps A1111 runs for this denoising strength (all of them for txt2img)
+    # 4. The steps A1111 runs for this denoising strength (all of them for txt2img)
     if prepared.txt2img:
         schedule_steps, steps_run = job.steps, job.steps
     else:
         schedule_steps, steps_run = img2img_steps(job.steps, job.denoising_strength, opts.img2img_fix_steps)
-    base_params = infotext_params(job, model, opts, sampler, schedule, width, height, noise_multiplier,
-                                  prepared.mask_params)
 
-    # 6. Each batch: noise, init latents, denoise, decode, paste back, save
-    images, infotexts, made_seeds, made_subseeds, interrupted = [], [], [], [], False
-    for n in range(job.n_iter):
-        if control.interrupted.is_set():
-            interrupted = True
-            break
-        control.skipped.clear()
-        seeds = all_seeds[n * batch_size:(n + 1) * batch_size]
-        subseeds = all_subseeds[n * batch_size:(n + 1) * batch_size]
-        if steps_run == 0:
-            decoded = [imageops.resize_image(0, im, width, height) if im.size != (width, height) else im
-                       for im in prepared.images]
-        else:
-            latents = denoise(model, job, opts, prepared, conditioning, sampler, schedule, schedule_steps, steps_run,
-                              seeds, subseeds, noise_multiplier, width, height, control,
-                              lambda step, steps, preview: emit(Progress(step, steps, n, job.n_iter, preview)))
-            if latents is None:
-                interrupted = control.interrupted.is_set()
-                if interrupted:
-                    break
-                emit(Notice(f"skipped batch {n + 1} of {job.n_iter}"))
-                continue
-            decoded = decode_latents(model, latents)
-        for j, image in enumerate(decoded):
-            image = postprocess(image, prepared, j)
-            params = dict(base_params, Seed=seeds[j])
-            if job.subseed_strength > 0:
-                params["Variation seed"] = subseeds[j]
-            infotext = create_infotext(job.prompt, job.negative_prompt, params)
-            image.info["parameters"] = infotext
-            path = None
-            if saver is not None and opts.samples_save and not job.do_not_save_samples:
-                path = saver.save_sample(image, seeds[j], infotext)
-            emit(Result(image=image, infotext=infotext, seed=seeds[j], index=len(images), path=path))
-            images.append(image)
-            infotexts.append(infotext)
-            made_seeds.append(seeds[j])
-            made_subseeds.append(subseeds[j])
+    # 5. Prompts: comments out, extra-network tags out (they stay in the infotext), the VAE and LoRAs in
+    prompt, negative_prompt = job.prompt, job.negative_prompt
+    if opts.enable_prompt_comments:
+        prompt, negative_prompt = prompts.strip_comments(prompt), prompts.strip_comments(negative_prompt)
+    text, networks = prompts.extract_extra_networks(prompt)
+    negative_text, negative_networks = prompts.extract_extra_networks(negative_prompt)
+    loras = [(n.name, n.weight, n.unet_weight) for n in networks + negative_networks if n.kind == "lora"]
+    for n in networks + negative_networks:
+        if n.kind != "lora":
+            emit(Notice(f"<{n.kind}:{n.name}> ignored: only LoRA extra networks are supported"))
+    if loras and library is None:
+        raise JobError("LoRA tags need a LoRA folder, and none is configured")
+    vae_path = library.use_vae(model, opts.sd_vae) if library is not None else None
+    lora_context = library.loras.applied(model.pipe, loras, lambda m: emit(Notice(m))) if loras \
+        else contextlib.nullcontext([])
+    with lora_context as used_loras:
+        # 6. Conditioning for every step that runs (prompt editing, alternation, AND, embeddings)
+        embeddings = {}
+        if library is not None:
+            embeddings, _ = library.embeddings.split(text_encoder_dims(model.pipe))
+        encoder = PromptEncoder(model, opts.CLIP_stop_at_last_layers, opts.emphasis, opts.comma_padding_backtrack,
+                                embeddings)
+        conditioning = build_conditioning(encoder, text, negative_text, max(steps_run, 1), batch_size,
+                                          job.cfg_scale, width, height) if steps_run else None
+        base_params = infotext_params(job, model, opts, sampler, schedule, width, height, noise_multiplier,
+                                      prepared.mask_params)
+        base_params = add_network_params(base_params, opts, prompt + negative_prompt, vae_path, used_loras,
+                                         encoder.used_embeddings)
 
-    # 7. Grid
+        # 7. Each batch: noise, init latents, denoise, decode, paste back, save
+        images, infotexts, made_seeds, made_subseeds, interrupted = [], [], [], [], False
+        for n in range(job.n_iter):
+            if control.interrupted.is_set():
+                interrupted = True
+                break
+            control.skipped.clear()
+            seeds = all_seeds[n * batch_size:(n + 1) * batch_size]
+            subseeds = all_subseeds[n * batch_size:(n + 1) * batch_size]
+            if steps_run == 0:
+                decoded = [imageops.resize_image(0, im, width, height) if im.size != (width, height) else im
+                           for im in prepared.images]
+            else:
+                latents = denoise(model, job, opts, prepared, conditioning, sampler, schedule, schedule_steps,
+                                  steps_run, seeds, subseeds, noise_multiplier, width, height, control,
+                                  lambda step, steps, preview: emit(Progress(step, steps, n, job.n_iter, preview)))
+                if latents is None:
+                    interrupted = control.interrupted.is_set()
+                    if interrupted:
+                        break
+                    emit(Notice(f"skipped batch {n + 1} of {job.n_iter}"))
+                    continue
+                decoded = decode_latents(model, latents)
+            for j, image in enumerate(decoded):
+                image = postprocess(image, prepared, j)
+                params = dict(base_params, Seed=seeds[j])
+                if job.subseed_strength > 0:
+                    params["Variation seed"] = subseeds[j]
+                infotext = create_infotext(prompt, negative_prompt, params)
+                image.info["parameters"] = infotext
+                path = None
+                if saver is not None and opts.samples_save and not job.do_not_save_samples:
+                    path = saver.save_sample(image, seeds[j], infotext)
+                emit(Result(image=image, infotext=infotext, seed=seeds[j], index=len(images), path=path))
+                images.append(image)
+                infotexts.append(infotext)
+                made_seeds.append(seeds[j])
+                made_subseeds.append(subseeds[j])
+
+    # 8. Grid
     grid = grid_path = None
     save_grid = saver is not None and opts.grid_save and not job.do_not_save_grid and not job.do_not_save_samples
     if len(images) > 1 and (opts.return_grid or save_grid):
         grid = imageops.image_grid(images)
         if save_grid:
             grid_path = saver.save_grid(grid, infotexts[0])
-    info = processed_info(job, model, opts, seed, subseed, all_seeds, all_subseeds, width, height, sampler,
-                          batch_size, base_params, infotexts)
+    info = processed_info(job, model, opts, prompt, negative_prompt, seed, subseed, all_seeds, all_subseeds, width,
+                          height, sampler, batch_size, base_params, infotexts, vae_path)
     return Done(images=images, infotexts=infotexts, seeds=made_seeds, subseeds=made_subseeds, info=info,
                 interrupted=interrupted, grid=grid, grid_path=grid_path)
+
+
+def check_prompt_options(opts: Options) -> None:
+    if opts.emphasis not in EMPHASIS_MODES:
+        raise JobError(f"emphasis is {opts.emphasis!r}: it must be one of {', '.join(EMPHASIS_MODES)}")
+    if not 1 <= opts.CLIP_stop_at_last_layers <= 12:
+        raise JobError(f"CLIP_stop_at_last_layers (Clip skip) is {opts.CLIP_stop_at_last_layers}: "
+                       "it must be between 1 and 12")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -232,38 +268,7 @@ def postprocess(image: Image.Image, prepared: PreparedImages, j: int) -> Image.I
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# 4. prompts
-
-@dataclass
-class Conditioning:
-    prompt_embeds: torch.Tensor  # negative and positive stacked when CFG is on
-    added_cond_kwargs: Optional[dict]  # SDXL's pooled embeddings and size ids
-
-
-def encode_prompt(model: LoadedModel, prompt: str, negative_prompt: str, batch_size: int, do_cfg: bool,
-                  width: int, height: int) -> Conditioning:
-    pipe, device = model.pipe, model.execution_device
-    if not model.is_sdxl:
-        embeds, negative = pipe.encode_prompt(prompt, device, batch_size, do_cfg, negative_prompt)
-        return Conditioning(torch.cat([negative, embeds]) if do_cfg else embeds, None)
-    embeds, negative, pooled, negative_pooled = pipe.encode_prompt(
-        prompt=prompt, device=device, num_images_per_prompt=batch_size, do_classifier_free_guidance=do_cfg,
-        negative_prompt=negative_prompt)
-    size_ids = [height, width, 0, 0]
-    if pipe.config.get("requires_aesthetics_score", False):
-        time_ids, negative_time_ids = size_ids + [6.0], size_ids + [2.5]
-    else:
-        time_ids = negative_time_ids = size_ids + [height, width]
-    time_ids = torch.tensor([time_ids] * batch_size, device=device, dtype=embeds.dtype)
-    negative_time_ids = torch.tensor([negative_time_ids] * batch_size, device=device, dtype=embeds.dtype)
-    if do_cfg:
-        return Conditioning(torch.cat([negative, embeds]), {"text_embeds": torch.cat([negative_pooled, pooled]),
-                                                            "time_ids": torch.cat([negative_time_ids, time_ids])})
-    return Conditioning(embeds, {"text_embeds": pooled, "time_ids": time_ids})
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# 6. latents
+# 7. latents
 
 def pil_to_tensor(images: List[Image.Image]) -> torch.Tensor:
     array = np.stack([np.asarray(im.convert("RGB"), dtype=np.float32) for im in images]) / 127.5 - 1
@@ -332,11 +337,11 @@ def denoise(model: LoadedModel, job: Job, opts: Options, prepared: PreparedImage
             init_latent = init_latent * keep
 
     # 6.3 Inpainting models: the mask and the masked picture's latents as five more UNet input channels
-    do_cfg = conditioning.prompt_embeds.shape[0] == 2 * len(seeds)
+    rows = len(conditioning.parts) + conditioning.do_cfg  # UNet rows per picture: negative, then each AND part
     extra_channels = None
     if model.is_inpainting:
         extra_channels = inpainting_conditioning(model, prepared, opts.inpainting_mask_weight, job.mask_round,
-                                                 seeds, latent_shape, do_cfg)
+                                                 seeds, latent_shape).repeat(rows, 1, 1, 1)
 
     # 6.4 Schedule: the last `steps_run` steps of `schedule_steps`
     scheduler = build_scheduler(sampler, schedule, pipe.scheduler.config, noise_seed=seeds[0])
@@ -361,15 +366,15 @@ def denoise(model: LoadedModel, job: Job, opts: Options, prepared: PreparedImage
     for i, t in enumerate(timesteps):
         if control.interrupted.is_set() or control.skipped.is_set():
             return None
-        model_input = torch.cat([latents] * 2) if do_cfg else latents
+        # the prompt in force at this step of the steps run (second-order samplers call the UNet twice a step)
+        prompt_embeds, added_cond_kwargs = conditioning.at(min(steps_run, i * steps_run // total + 1))
+        model_input = torch.cat([latents] * rows) if rows > 1 else latents
         model_input = scheduler.scale_model_input(model_input, t)
         if extra_channels is not None:
             model_input = torch.cat([model_input, extra_channels], dim=1)
-        noise_pred = pipe.unet(model_input, t, encoder_hidden_states=conditioning.prompt_embeds,
-                               added_cond_kwargs=conditioning.added_cond_kwargs, return_dict=False)[0]
-        if do_cfg:
-            uncond, cond = noise_pred.chunk(2)
-            noise_pred = uncond + job.cfg_scale * (cond - uncond)
+        noise_pred = pipe.unet(model_input, t, encoder_hidden_states=prompt_embeds,
+                               added_cond_kwargs=added_cond_kwargs, return_dict=False)[0]
+        noise_pred = conditioning.combine(noise_pred, job.cfg_scale)
         latents = scheduler.step(noise_pred, t, latents, **step_kwargs, return_dict=False)[0]
         if keep is not None:
             # The original outside the mask, noised to the next step (clean after the last): for a first-order
@@ -384,7 +389,7 @@ def denoise(model: LoadedModel, job: Job, opts: Options, prepared: PreparedImage
 
 
 def inpainting_conditioning(model: LoadedModel, prepared: PreparedImages, weight: float, round_mask: bool,
-                            seeds: List[int], latent_shape, do_cfg: bool) -> torch.Tensor:
+                            seeds: List[int], latent_shape) -> torch.Tensor:
     """A1111's `inpainting_image_conditioning`: the picture with the hole blanked by `inpainting_mask_weight`
     (lerp in [-1, 1] space), VAE-encoded, behind the mask at latent size. No mask: all of it is the hole."""
     source = pil_to_tensor(prepared.images)
@@ -397,8 +402,7 @@ def inpainting_conditioning(model: LoadedModel, prepared: PreparedImages, weight
     cond_image = torch.lerp(source, source * (1 - cmask), weight)
     cond_latents = encode_images(model, cond_image, seeds)
     small = F.interpolate(cmask, size=latent_shape[1:]).expand(len(seeds), -1, -1, -1)
-    channels = torch.cat([small.to(cond_latents.device, cond_latents.dtype), cond_latents], dim=1)
-    return torch.cat([channels] * 2) if do_cfg else channels
+    return torch.cat([small.to(cond_latents.device, cond_latents.dtype), cond_latents], dim=1)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -416,12 +420,15 @@ def infotext_params(job: Job, model: LoadedModel, opts: Options, sampler, schedu
         "Size": f"{width}x{height}",
         "Model hash": model.hash,
         "Model": model.info.name,
+        "VAE hash": None,  # set by add_network_params
+        "VAE": None,
         "Variation seed": None,
         "Variation seed strength": number(job.subseed_strength) if job.subseed_strength > 0 else None,
         "Seed resize from": f"{job.seed_resize_from_w}x{job.seed_resize_from_h}"
         if job.seed_resize_from_w > 0 and job.seed_resize_from_h > 0 else None,
         "Denoising strength": number(job.denoising_strength) if job.init_images else None,
         "Conditional mask weight": float(opts.inpainting_mask_weight) if model.is_inpainting else None,
+        "Clip skip": opts.CLIP_stop_at_last_layers if opts.CLIP_stop_at_last_layers > 1 else None,
         "RNG": RNG_LABEL,
     }
     params.update(mask_params)
@@ -431,22 +438,41 @@ def infotext_params(job: Job, model: LoadedModel, opts: Options, sampler, schedu
     return params
 
 
-def processed_info(job: Job, model: LoadedModel, opts: Options, seed, subseed, all_seeds, all_subseeds, width,
-                   height, sampler, batch_size, params, infotexts) -> dict:
+def add_network_params(params: dict, opts: Options, prompt_text: str, vae_path, loras, embeddings: dict) -> dict:
+    """The VAE, `Lora hashes`, `TI hashes` and `Emphasis` keys (before Version, as A1111 orders them)."""
+    params = dict(params)
+    version = params.pop("Version")
+    if vae_path is not None:
+        params["VAE hash"] = model_hash(vae_path)
+        params["VAE"] = vae_path.name
+    if loras:
+        params["Lora hashes"] = ", ".join(f"{lora.name}: {short_hash(lora.path)}" for lora in loras)
+    if embeddings:
+        params["TI hashes"] = ", ".join(f"{name}: {short_hash(e.path)}" for name, e in embeddings.items())
+    if opts.emphasis != "Original" and ("(" in prompt_text or "[" in prompt_text):
+        params["Emphasis"] = opts.emphasis
+    params["Version"] = version
+    return params
+
+
+def processed_info(job: Job, model: LoadedModel, opts: Options, prompt, negative_prompt, seed, subseed, all_seeds,
+                   all_subseeds, width, height, sampler, batch_size, params, infotexts, vae_path) -> dict:
     """A1111's `Processed.js()` fields, for the API's `info`."""
     standard = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "Variation seed",
-                "Variation seed strength", "Seed resize from", "Denoising strength", "Version"}
+                "Variation seed strength", "Seed resize from", "Denoising strength", "Version", "VAE", "VAE hash",
+                "Clip skip"}
     return {
-        "prompt": job.prompt, "all_prompts": [job.prompt] * len(all_seeds),
-        "negative_prompt": job.negative_prompt, "all_negative_prompts": [job.negative_prompt] * len(all_seeds),
+        "prompt": prompt, "all_prompts": [prompt] * len(all_seeds),
+        "negative_prompt": negative_prompt, "all_negative_prompts": [negative_prompt] * len(all_seeds),
         "seed": seed, "all_seeds": all_seeds, "subseed": subseed, "all_subseeds": all_subseeds,
         "subseed_strength": job.subseed_strength, "width": width, "height": height, "sampler_name": sampler.name,
         "cfg_scale": job.cfg_scale, "steps": job.steps, "batch_size": batch_size, "restore_faces": False,
         "face_restoration_model": None, "sd_model_name": model.info.name, "sd_model_hash": model.hash,
-        "sd_vae_name": None, "sd_vae_hash": None, "seed_resize_from_w": job.seed_resize_from_w,
+        "sd_vae_name": vae_path.name if vae_path else None,
+        "sd_vae_hash": model_hash(vae_path) if vae_path else None, "seed_resize_from_w": job.seed_resize_from_w,
         "seed_resize_from_h": job.seed_resize_from_h, "denoising_strength": job.denoising_strength,
         "extra_generation_params": {k: v for k, v in params.items() if k not in standard and v is not None},
-        "index_of_first_image": 0, "infotexts": infotexts, "styles": [],
-        "job_timestamp": time.strftime("%Y%m%d%H%M%S"), "clip_skip": 1,
+        "index_of_first_image": 0, "infotexts": infotexts, "styles": job.styles,
+        "job_timestamp": time.strftime("%Y%m%d%H%M%S"), "clip_skip": opts.CLIP_stop_at_last_layers,
         "is_using_inpainting_conditioning": model.is_inpainting, "version": VERSION,
     }
