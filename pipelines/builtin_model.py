@@ -14,7 +14,7 @@ from pathlib import Path
 
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_VARIANTS = {"tiny": 4, "tiny-inpainting": 9}  # name -> UNet input channels
-BUILTIN_VERSION = "v1"
+BUILTIN_VERSION = "v2"
 SEED = 1234
 
 
@@ -66,6 +66,12 @@ def build(folder: Path, in_channels: int) -> None:
         vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=77, projection_dim=32, bos_token_id=vocab["<|startoftext|>"],
         eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"]))
+    # A trained CLIP's last layer norm has learned weights; freshly made ones (1 and 0) would give every token state
+    # a mean of exactly 0, which A1111's emphasis (rescaled to the original mean) cannot work with.
+    final_norm = getattr(text_encoder, "text_model", text_encoder).final_layer_norm  # transformers 5 drops the level
+    with torch.no_grad():
+        final_norm.weight.copy_(1 + 0.1 * torch.randn_like(final_norm.weight))
+        final_norm.bias.copy_(0.2 + 0.5 * torch.randn_like(final_norm.bias))
     unet = UNet2DConditionModel(
         sample_size=64, in_channels=in_channels, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),

@@ -33,39 +33,25 @@ class Encoded:
     pooled: Optional[torch.Tensor]
 
 
-class PromptEncoder:
-    """Tokenizes and encodes prompts for one loaded model with the settings of one job."""
+class Chunker:
+    """A1111's `tokenize_line` for one tokenizer: prompt text to 75-token chunks (tokenizer only, no model)."""
 
-    def __init__(self, model: LoadedModel, clip_skip: int = 1, emphasis: str = "Original",
-                 comma_backtrack: int = 20, embeddings: Optional[Dict[str, object]] = None):
-        pipe = model.pipe
-        self.model = model
-        self.tokenizer = pipe.tokenizer
-        self.encoders = [e for e in (pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if e is not None]
-        self.pad_ids = [self.tokenizer.pad_token_id] + (
-            [pipe.tokenizer_2.pad_token_id] if len(self.encoders) == 2 else [])
-        self.clip_skip = max(1, int(clip_skip))
+    def __init__(self, tokenizer, emphasis: str = "Original", comma_backtrack: int = 20,
+                 embeddings: Optional[Dict[str, object]] = None):
+        self.tokenizer = tokenizer
         self.emphasis = emphasis
         self.comma_backtrack = comma_backtrack
-        self.chunk_length = self.tokenizer.model_max_length - 2
-        self.id_start, self.id_end = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
-        self.comma_token = self.tokenizer.get_vocab().get(",</w>")
-        self.embeddings = embeddings or {}  # name -> Embedding (networks.py)
-        self.used_embeddings: Dict[str, object] = {}
-        self._embedding_ids = self._tokenize_embedding_names()
-        self._cache: Dict[str, Encoded] = {}
-
-    # -- tokens ---------------------------------------------------------------------------------------------------
-
-    def _tokenize_embedding_names(self) -> Dict[int, List[Tuple[List[int], str]]]:
-        lookup: Dict[int, List[Tuple[List[int], str]]] = {}
+        self.chunk_length = tokenizer.model_max_length - 2
+        self.id_start, self.id_end = tokenizer.bos_token_id, tokenizer.eos_token_id
+        self.comma_token = tokenizer.get_vocab().get(",</w>")
+        self.embeddings = embeddings or {}  # name -> Embedding (networks.py); only `.vectors` is used here
+        self._embedding_ids: Dict[int, List[Tuple[List[int], str]]] = {}
         names = list(self.embeddings)
         for name, ids in zip(names, self.tokenize(names) if names else []):
             if ids:
-                lookup.setdefault(ids[0], []).append((ids, name))
-        for entries in lookup.values():
+                self._embedding_ids.setdefault(ids[0], []).append((ids, name))
+        for entries in self._embedding_ids.values():
             entries.sort(key=lambda e: -len(e[0]))
-        return lookup
 
     def tokenize(self, texts: Sequence[str]) -> List[List[int]]:
         return self.tokenizer(list(texts), truncation=False, add_special_tokens=False)["input_ids"]
@@ -77,7 +63,7 @@ class PromptEncoder:
         return None, 0
 
     def chunks(self, line: str) -> Tuple[List[Chunk], int]:
-        """A1111's `tokenize_line`: the chunks of one prompt and its token count."""
+        """The chunks of one prompt (start and end tokens added, padded with the end token) and its token count."""
         if self.emphasis == "None":
             parsed = [(line, 1.0)]
         else:
@@ -141,12 +127,30 @@ class PromptEncoder:
         _, count = self.chunks(line)
         return count, math.ceil(max(count, 1) / self.chunk_length) * self.chunk_length
 
+
+class PromptEncoder:
+    """Tokenizes and encodes prompts for one loaded model with the settings of one job."""
+
+    def __init__(self, model: LoadedModel, clip_skip: int = 1, emphasis: str = "Original",
+                 comma_backtrack: int = 20, embeddings: Optional[Dict[str, object]] = None):
+        pipe = model.pipe
+        self.model = model
+        self.chunker = Chunker(pipe.tokenizer, emphasis, comma_backtrack, embeddings)
+        self.encoders = [e for e in (pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if e is not None]
+        self.pad_ids = [pipe.tokenizer.pad_token_id] + (
+            [pipe.tokenizer_2.pad_token_id] if len(self.encoders) == 2 else [])
+        self.clip_skip = max(1, int(clip_skip))
+        self.emphasis = emphasis
+        self.embeddings = self.chunker.embeddings
+        self.used_embeddings: Dict[str, object] = {}
+        self._cache: Dict[str, Encoded] = {}
+
     # -- embeddings -----------------------------------------------------------------------------------------------
 
     def encode(self, text: str) -> Encoded:
         """The conditioning of one text (after schedules and AND are resolved), cached per text."""
         if text not in self._cache:
-            chunks, _ = self.chunks(text)
+            chunks, _ = self.chunker.chunks(text)
             parts = [self._encode_chunk(c) for c in chunks]
             self._cache[text] = Encoded(torch.cat([h for h, _ in parts], dim=1), parts[0][1])
         return self._cache[text]
@@ -157,8 +161,9 @@ class PromptEncoder:
         hidden, pooled = [], None
         for k, encoder in enumerate(self.encoders):
             ids = list(chunk.tokens)
-            if self.pad_ids[k] is not None and self.pad_ids[k] != self.id_end:
-                first_end = ids.index(self.id_end, 1)  # the pad token after the end token (OpenCLIP's padding)
+            id_end = self.chunker.id_end
+            if self.pad_ids[k] is not None and self.pad_ids[k] != id_end:
+                first_end = ids.index(id_end, 1)  # the pad token after the end token (OpenCLIP's padding)
                 ids[first_end + 1:] = [self.pad_ids[k]] * (len(ids) - first_end - 1)
             with self._embedding_fixes(encoder, k, chunk.fixes):
                 out = encoder(torch.tensor([ids], device=device), output_hidden_states=True)
@@ -167,7 +172,7 @@ class PromptEncoder:
                 if k == 1:
                     pooled = out.text_embeds
             elif self.clip_skip > 1:
-                z = encoder.text_model.final_layer_norm(out.hidden_states[-self.clip_skip])
+                z = getattr(encoder, "text_model", encoder).final_layer_norm(out.hidden_states[-self.clip_skip])
             else:
                 z = out.last_hidden_state
             hidden.append(self._emphasize(z, multipliers))
@@ -179,7 +184,9 @@ class PromptEncoder:
         original_mean = z.mean()
         z = z * multipliers.to(z.dtype)[None, :, None]
         if self.emphasis == "Original":
-            z = z * (original_mean / z.mean())
+            ratio = original_mean / z.mean()
+            if torch.isfinite(ratio):  # a mean of 0 cannot be restored (never with a trained text encoder)
+                z = z * ratio
         return z
 
     @contextlib.contextmanager
@@ -302,6 +309,6 @@ def prompt_token_count(model: LoadedModel, prompt: str, steps: int, emphasis: st
                        embeddings: Optional[Dict[str, object]] = None) -> Tuple[int, int]:
     """A1111's token counter: (tokens, chunk size) of the longest text the prompt becomes at any step."""
     text, _ = prompts.extract_extra_networks(prompts.strip_comments(prompt))
-    encoder = PromptEncoder(model, emphasis=emphasis, embeddings=embeddings)
+    chunker = Chunker(model.pipe.tokenizer, emphasis, embeddings=embeddings)
     texts = [t for part, _ in prompts.split_and(text) for _, t in prompts.prompt_schedule(part, steps)]
-    return max((encoder.token_count(t) for t in texts), key=lambda c: c[0])
+    return max((chunker.token_count(t) for t in texts), key=lambda c: c[0])

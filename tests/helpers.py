@@ -1,4 +1,6 @@
 """Pictures the tests make: seeded noise, so that any change of a pixel shows."""
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -38,5 +40,64 @@ def write_single_file(folder, path):
     # transformers 5 saves without the `text_model.` level that A1111's checkpoints have
     state.update({TEXT_ENCODER_PREFIX + ("" if k.startswith("text_model.") else "text_model.") + k: v
                   for k, v in text.items()})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    return path
+
+
+def write_lora(pipe, path, rank=4, seed=0, kind="kohya", scale=0.5):
+    """A LoRA with random weights for every attention projection of `pipe`'s UNet and text encoder, in kohya's
+    format (`lora_unet_...lora_down.weight`, with alpha) or diffusers/PEFT's (`unet....lora_A.weight`)."""
+    import torch
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    parts = [("unet", pipe.unet, "lora_unet_", "unet."), ("te", pipe.text_encoder, "lora_te_", "text_encoder.")]
+    for _, model, kohya, peft in parts:
+        for name, module in model.named_modules():
+            if not isinstance(module, torch.nn.Linear) or not name.split(".")[-1] in ("to_q", "to_v", "q_proj",
+                                                                                      "v_proj"):
+                continue
+            down = torch.randn(rank, module.in_features, generator=generator) * scale
+            up = torch.randn(module.out_features, rank, generator=generator) * scale
+            full = name if model is pipe.unet or name.startswith("text_model.") else "text_model." + name
+            if kind == "kohya":
+                key = kohya + full.replace(".", "_")
+                state[key + ".lora_down.weight"], state[key + ".lora_up.weight"] = down, up
+                state[key + ".alpha"] = torch.tensor(float(rank))
+            else:
+                state[peft + full + ".lora_A.weight"], state[peft + full + ".lora_B.weight"] = down, up
+    save_file(state, str(path))
+    return path
+
+
+def write_embedding(path, vectors=2, dim=32, seed=0):
+    """A textual-inversion embedding with random vectors: A1111's `.pt` layout or a `.safetensors` (emb_params)."""
+    import torch
+
+    tensor = torch.randn(vectors, dim, generator=torch.Generator().manual_seed(seed))
+    if str(path).endswith(".pt"):
+        torch.save({"string_to_token": {"*": 265}, "string_to_param": {"*": tensor}, "name": "x", "step": 100,
+                    "sd_checkpoint": None, "sd_checkpoint_name": None}, str(path))
+    else:
+        from safetensors.torch import save_file
+        save_file({"emb_params": tensor}, str(path))
+    return path
+
+
+def write_vae(folder, path, noise=0.0, seed=0):
+    """The built-in model's VAE as an A1111 VAE file (LDM names), its weights moved by `noise` (0: the same VAE)."""
+    import torch
+    from diffusers import AutoencoderKL
+    from safetensors.torch import load_file, save_file
+
+    from pipelines.ldm_layout import vae_to_ldm
+
+    config = AutoencoderKL.load_config(f"{folder}/vae")
+    state = load_file(f"{folder}/vae/diffusion_pytorch_model.safetensors")
+    generator = torch.Generator().manual_seed(seed)
+    state = {k: v + noise * torch.randn(v.shape, generator=generator) * v.std().nan_to_num(0) if v.dim() > 1 else v
+             for k, v in state.items()}
+    save_file({k: v.contiguous() for k, v in vae_to_ldm(state, config).items()}, str(path))
     return path

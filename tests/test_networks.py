@@ -1,0 +1,241 @@
+"""What users bring from A1111: LoRAs, embeddings, VAEs, styles and single-file checkpoints, made by test helpers with
+random weights (or as copies of the built-in model) and used through the engine, offline."""
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from pipelines import Engine, Failed, Job, ModelLoadError
+from pipelines.builtin_model import ensure_builtin
+from pipelines.infotext import parse_generation_parameters
+from pipelines.model_configs import FAMILIES, family_configs
+from pipelines.models import detect_family, list_checkpoints, model_hash
+from pipelines.networks import short_hash
+from tests.conftest import done_of
+from tests.helpers import noise_image, pixels, write_embedding, write_lora, write_single_file, write_vae
+
+FAST = dict(steps=6, width=64, height=64, seed=11, denoising_strength=0.9, sampler_name="Euler")
+
+
+@pytest.fixture(scope="module")
+def dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("a1111")
+    for name in ("Stable-diffusion", "Lora", "VAE", "embeddings"):
+        (root / name).mkdir()
+    (root / "styles.csv").write_text('name,prompt,negative_prompt\nFilm,"{prompt}, film grain",blurry\n'
+                                     'Sharp,sharp,\n')
+    return root
+
+
+@pytest.fixture(scope="module")
+def lib_engine(dirs, tmp_path_factory):
+    engine = Engine(ckpt="builtin:tiny", ckpt_dir=str(dirs / "Stable-diffusion"),
+                    outdir=str(tmp_path_factory.mktemp("out")), lora_dir=str(dirs / "Lora"),
+                    embeddings_dir=str(dirs / "embeddings"), vae_dir=str(dirs / "VAE"),
+                    styles_file=str(dirs / "styles.csv"))
+    write_lora(engine.model.pipe, dirs / "Lora" / "kohya.safetensors", seed=1)
+    write_lora(engine.model.pipe, dirs / "Lora" / "peft.safetensors", seed=2, kind="peft")
+    yield engine
+    engine.close()
+
+
+def run(engine, prompt="a cat", **params):
+    done = done_of(engine, Job(init_images=[noise_image(64, 64, seed=4)], prompt=prompt, **dict(FAST, **params)))
+    return pixels(done.images[0]), done
+
+
+def weights(pipe):
+    return {f"{part}.{k}": v.clone() for part in ("unet", "text_encoder", "vae")
+            for k, v in getattr(pipe, part).state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# LoRA
+
+@pytest.mark.parametrize("name", ["kohya", "peft"])
+def test_lora_weight_zero_is_none_and_the_model_is_unchanged_after(lib_engine, name):
+    before = weights(lib_engine.model.pipe)
+    plain, _ = run(lib_engine)
+    zero, _ = run(lib_engine, f"a cat <lora:{name}:0>")
+    assert np.array_equal(zero, plain)
+    with_lora, done = run(lib_engine, f"a cat <lora:{name}:1>")
+    assert not np.array_equal(with_lora, plain)
+    after = weights(lib_engine.model.pipe)
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert np.array_equal(run(lib_engine)[0], plain)
+    params = parse_generation_parameters(done.infotexts[0])
+    assert params["Prompt"] == f"a cat <lora:{name}:1>"
+    assert params["Lora hashes"] == f"{name}: {short_hash(lib_engine.library.loras.available()[name])}"
+
+
+def test_lora_unet_and_text_encoder_weights_are_separate(lib_engine):
+    plain, _ = run(lib_engine)
+    te_only, _ = run(lib_engine, "a cat <lora:kohya:1:0>")
+    unet_only, _ = run(lib_engine, "a cat <lora:kohya:0:1>")
+    both, _ = run(lib_engine, "a cat <lora:kohya:1:1>")
+    assert len({a.tobytes() for a in (plain, te_only, unet_only, both)}) == 4
+
+
+def test_unknown_lora_names_the_known_ones(lib_engine):
+    events = list(lib_engine.run(Job(prompt="<lora:nope:1>", width=64, height=64, steps=1)))
+    assert isinstance(events[-1], Failed) and events[-1].invalid
+    assert "'nope'" in events[-1].error and "kohya" in events[-1].error
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# textual inversion
+
+def test_an_embedding_is_used_by_name(lib_engine, dirs):
+    plain, _ = run(lib_engine, "a cat, zzstyle")
+    write_embedding(dirs / "embeddings" / "zzstyle.safetensors", vectors=2)
+    with_embedding, done = run(lib_engine, "a cat, zzstyle")
+    assert not np.array_equal(with_embedding, plain)
+    params = parse_generation_parameters(done.infotexts[0])
+    assert params["TI hashes"].startswith("zzstyle: ")
+    unrelated, done = run(lib_engine, "a cat, plain words")
+    assert "TI hashes" not in done.infotexts[0]
+    assert np.array_equal(unrelated, run(lib_engine, "a cat, plain words")[0])
+
+
+def test_pt_embeddings_load_with_weights_only_and_others_are_refused(lib_engine, dirs):
+    write_embedding(dirs / "embeddings" / "ptstyle.pt", vectors=3, seed=5)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    with open(dirs / "embeddings" / "evil.pt", "wb") as f:
+        pickle.dump({"string_to_param": Evil()}, f)
+    write_embedding(dirs / "embeddings" / "wide.safetensors", dim=768)  # another model family's
+    loaded, skipped = lib_engine.library.embeddings.split([32])
+    assert loaded["ptstyle"].vectors == 3 and loaded["ptstyle"].step == 100
+    assert "evil" not in loaded and "wide" in skipped
+    plain, _ = run(lib_engine, "a ptstyle cat")
+    (dirs / "embeddings" / "ptstyle.pt").unlink()
+    assert not np.array_equal(plain, run(lib_engine, "a ptstyle cat")[0])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# styles
+
+def test_styles_are_applied_and_unknown_ones_refused(lib_engine):
+    _, done = run(lib_engine, "a cat", styles=["Film", "Sharp"], negative_prompt="ugly")
+    params = parse_generation_parameters(done.infotexts[0])
+    assert params["Prompt"] == "a cat, film grain, sharp"
+    assert params["Negative prompt"] == "ugly, blurry"
+    assert done.info["styles"] == ["Film", "Sharp"]
+    events = list(lib_engine.run(Job(prompt="a cat", styles=["Nope"])))
+    assert events[-1].invalid and "Film, Sharp" in events[-1].error
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# VAE
+
+def test_vae_files(lib_engine, dirs):
+    folder = ensure_builtin("tiny")
+    write_vae(folder, dirs / "VAE" / "same.safetensors")
+    write_vae(folder, dirs / "VAE" / "other.safetensors", noise=0.5)
+    plain, _ = run(lib_engine)
+    same, done = run(lib_engine, override_settings={"sd_vae": "same.safetensors"})
+    assert np.array_equal(same, plain)
+    params = parse_generation_parameters(done.infotexts[0])
+    assert params["VAE"] == "same.safetensors" and params["VAE hash"] == model_hash(dirs / "VAE" / "same.safetensors")
+    other, done = run(lib_engine, override_settings={"sd_vae": "other.safetensors"})
+    assert not np.array_equal(other, plain) and done.info["sd_vae_name"] == "other.safetensors"
+    back, done = run(lib_engine, override_settings={"sd_vae": "None"})
+    assert np.array_equal(back, plain) and "VAE" not in parse_generation_parameters(done.infotexts[0])
+    events = list(lib_engine.run(Job(prompt="x", width=64, height=64, steps=1,
+                                     override_settings={"sd_vae": "missing.pt"})))
+    assert events[-1].invalid and "other.safetensors" in events[-1].error
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# single-file checkpoints
+
+def test_a_single_file_checkpoint_loads_offline_and_matches_its_folder(dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = ensure_builtin("tiny")
+    path = write_single_file(folder, dirs / "Stable-diffusion" / "sub" / "tiny-single.safetensors")
+    write_vae(folder, dirs / "VAE" / "other.safetensors", noise=0.5)
+    listed = [c for c in list_checkpoints(str(dirs / "Stable-diffusion")) if not c.builtin]
+    assert [(c.title, c.name) for c in listed] == [("sub/tiny-single.safetensors", "tiny-single")]
+    assert detect_family(path) == "builtin:tiny"
+
+    folder_engine = Engine(ckpt="builtin:tiny", ckpt_dir=None, outdir=None, lora_dir=str(dirs / "Lora"),
+                           vae_dir=str(dirs / "VAE"))
+    file_engine = Engine(ckpt="sub/tiny-single.safetensors", ckpt_dir=str(dirs / "Stable-diffusion"), outdir=None,
+                         lora_dir=str(dirs / "Lora"), vae_dir=str(dirs / "VAE"))
+    try:
+        for prompt, settings in [("a cat", {}), ("a cat <lora:kohya:0.8>", {}),
+                                 ("a cat", {"sd_vae": "other.safetensors"})]:
+            from_folder, _ = run(folder_engine, prompt, override_settings=settings)
+            from_file, done = run(file_engine, prompt, override_settings=settings)
+            assert np.array_equal(from_file, from_folder), (prompt, settings)
+        params = parse_generation_parameters(done.infotexts[0])
+        assert params["Model"] == "tiny-single" and params["Model hash"] == model_hash(path)
+    finally:
+        folder_engine.close()
+        file_engine.close()
+
+
+def test_ckpt_pickles_need_weights_only(tmp_path):
+    folder = ensure_builtin("tiny")
+    single = write_single_file(folder, tmp_path / "tiny.safetensors")
+    from safetensors.torch import load_file
+    torch.save({"state_dict": load_file(str(single))}, str(tmp_path / "plain.ckpt"))
+    assert detect_family(tmp_path / "plain.ckpt") == "builtin:tiny"
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("code ran",))
+
+    with open(tmp_path / "evil.ckpt", "wb") as f:
+        pickle.dump({"state_dict": Evil()}, f)
+    with pytest.raises(ModelLoadError, match="weights_only"):
+        Engine(ckpt=str(tmp_path / "evil.ckpt"), ckpt_dir=None, outdir=None)
+    (tmp_path / "broken.safetensors").write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelLoadError, match="broken.safetensors"):
+        detect_family(tmp_path / "broken.safetensors")
+
+
+@pytest.mark.parametrize("family,keys", [
+    ("v1", {"model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3),
+            "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": (8, 768)}),
+    ("inpainting", {"model.diffusion_model.input_blocks.0.0.weight": (320, 9, 3, 3)}),
+    ("v2", {"model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3),
+            "model.diffusion_model.input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight": (320, 1024)}),
+    ("xl_base", {"model.diffusion_model.input_blocks.0.0.weight": (320, 4, 3, 3),
+                 "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias": (1280,)}),
+    ("xl_inpaint", {"model.diffusion_model.input_blocks.0.0.weight": (320, 9, 3, 3),
+                    "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias": (1280,)}),
+])
+def test_family_detection_from_the_weights(tmp_path, family, keys):
+    path = tmp_path / f"{family}.safetensors"
+    save_file({k: torch.zeros(shape) for k, shape in keys.items()}, str(path))
+    assert detect_family(path) == family
+
+
+def test_local_configs_have_the_published_sizes():
+    """The configs kept for offline loading build models of exactly the published parameter counts."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    def count(module):
+        return sum(p.numel() for p in module.parameters())
+
+    expected = {"v1": 859520964, "v2": 865910724, "xl_base": 2567463684}
+    for family in FAMILIES:
+        configs = family_configs(family)
+        with torch.device("meta"):
+            unet = UNet2DConditionModel.from_config(configs["unet"])
+            assert count(AutoencoderKL.from_config(configs["vae"])) == 83653863
+            text = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+            assert count(text) == (123060480 if family.startswith(("v1", "inpainting", "xl")) and
+                                   family != "inpainting_v2" else 340387840)
+            if family.startswith("xl"):
+                assert count(CLIPTextModelWithProjection(CLIPTextConfig(**configs["text_encoder_2"]))) == 694659840
+        base = {"inpainting": "v1", "v2-v": "v2", "inpainting_v2": "v2", "xl_inpaint": "xl_base"}.get(family, family)
+        extra = 5 * 320 * 9 if configs["unet"]["in_channels"] == 9 else 0  # five more input channels
+        assert count(unet) == expected[base] + extra
