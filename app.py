@@ -14,6 +14,19 @@ log = logging.getLogger("app")
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+def add_library_arguments(parser: argparse.ArgumentParser) -> None:
+    """A1111's folders for LoRAs, embeddings and VAEs, and its styles file."""
+    parser.add_argument("--lora-dir", default="models/Lora", help="LoRA files used by <lora:name:weight> in prompts")
+    parser.add_argument("--embeddings-dir", default="embeddings", help="textual-inversion embeddings")
+    parser.add_argument("--vae-dir", default="models/VAE", help="VAE files for the sd_vae setting")
+    parser.add_argument("--styles-file", default="styles.csv", help="prompt styles (name, prompt, negative_prompt)")
+
+
+def library_dirs(args: argparse.Namespace) -> dict:
+    return dict(lora_dir=args.lora_dir, embeddings_dir=args.embeddings_dir, vae_dir=args.vae_dir,
+                styles_file=args.styles_file)
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="img2img web UI on diffusers, A1111-style")
     parser.add_argument("--listen", action="store_true", help="listen on 0.0.0.0 so the LAN can reach the server")
@@ -22,6 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="a diffusers model folder, a title under --ckpt-dir, a hub id, or builtin:tiny "
                              "(default: the first model under --ckpt-dir, else the built-in model)")
     parser.add_argument("--ckpt-dir", default="models/Stable-diffusion", help="where checkpoints are listed from")
+    add_library_arguments(parser)
     parser.add_argument("--outdir", default="outputs", help="root of img2img-images/ and img2img-grids/")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the first available)")
     parser.add_argument("--no-half", action="store_true", help="keep the model in fp32 on a GPU")
@@ -70,6 +84,7 @@ def parse_batch_args(argv) -> argparse.Namespace:
     parser.add_argument("--no-resume", action="store_true", help="process pictures whose outputs already exist")
     parser.add_argument("--ckpt", default=None)
     parser.add_argument("--ckpt-dir", default="models/Stable-diffusion")
+    add_library_arguments(parser)
     parser.add_argument("--outdir", default="outputs", help="used when --output is empty")
     parser.add_argument("--device", default=None)
     parser.add_argument("--no-half", action="store_true")
@@ -104,7 +119,7 @@ def run_batch(argv) -> int:
                              resume=not args.no_resume)
     try:
         engine = Engine(ckpt=args.ckpt, ckpt_dir=args.ckpt_dir, outdir=args.outdir, device=args.device,
-                        half=not args.no_half, half_vae=not args.no_half_vae)
+                        half=not args.no_half, half_vae=not args.no_half_vae, **library_dirs(args))
         run = BatchRun(engine, settings, params)
     except (ModelLoadError, BatchPathError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -135,7 +150,7 @@ def build_engine(args: argparse.Namespace, settings):
     offload = "model" if args.medvram else "sequential" if args.lowvram else None
     return Engine(ckpt=args.ckpt or settings.get("sd_model_checkpoint"), ckpt_dir=args.ckpt_dir, outdir=args.outdir,
                   device=args.device, half=not args.no_half, half_vae=not args.no_half_vae, offload=offload,
-                  options=settings.options())
+                  options=settings.options(), **library_dirs(args))
 
 
 def build_app(engine, settings, args: argparse.Namespace):

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
@@ -21,6 +22,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pipelines import (SCHEDULES, Done, Engine, Failed, ImageInputError, Job, JobError, ModelLoadError, Progress,
                        Queued, parse_generation_parameters)
 from pipelines.models import known_hash
+from pipelines.networks import text_encoder_dims
 from pipelines.noise import fixed_seed
 from pipelines.samplers import SAMPLERS
 from pipelines.settings import SettingsStore
@@ -69,16 +71,18 @@ class Api:
         r.add_api_route("/sd-models", self.sd_models, methods=["GET"])
         r.add_api_route("/memory", self.memory, methods=["GET"])
         r.add_api_route("/scripts", lambda: {"txt2img": [], "img2img": []}, methods=["GET"])
-        r.add_api_route("/refresh-checkpoints", lambda: None, methods=["POST"])
+        r.add_api_route("/sd-vae", self.sd_vae, methods=["GET"])
+        r.add_api_route("/loras", self.loras, methods=["GET"])
+        r.add_api_route("/embeddings", self.embeddings, methods=["GET"])
+        r.add_api_route("/prompt-styles", self.prompt_styles, methods=["GET"])
+        # Folders and styles.csv are read again whenever they change: a refresh has nothing left to do.
+        for path in ("/refresh-checkpoints", "/refresh-vae", "/refresh-loras", "/refresh-embeddings"):
+            r.add_api_route(path, lambda: None, methods=["POST"])
         r.add_api_route("/unload-checkpoint", self.unload_checkpoint, methods=["POST"])
         r.add_api_route("/reload-checkpoint", self.reload_checkpoint, methods=["POST"])
         # What this project does not have yet, answered honestly as empty.
-        for path in ("/sd-vae", "/hypernetworks", "/loras", "/face-restorers", "/realesrgan-models", "/prompt-styles",
-                     "/script-info", "/extensions"):
+        for path in ("/hypernetworks", "/face-restorers", "/realesrgan-models", "/script-info", "/extensions"):
             r.add_api_route(path, lambda: [], methods=["GET"])
-        r.add_api_route("/embeddings", lambda: {"loaded": {}, "skipped": {}}, methods=["GET"])
-        for path in ("/refresh-vae", "/refresh-loras", "/refresh-embeddings"):
-            r.add_api_route(path, lambda: None, methods=["POST"])
 
     # -- who is calling ----------------------------------------------------------------------------------------------
 
@@ -137,9 +141,7 @@ class Api:
         return self.response([done], req.model_dump(), req.send_images)
 
     def job_params(self, req) -> Dict[str, Any]:
-        if req.styles:
-            log.warning("prompt styles are not supported yet; ignoring %s", req.styles)
-        return dict(prompt=req.prompt, negative_prompt=req.negative_prompt,
+        return dict(prompt=req.prompt, negative_prompt=req.negative_prompt, styles=req.styles or [],
                     sampler_name=req.sampler_name or req.sampler_index or "Euler", scheduler=req.scheduler or "Automatic",
                     steps=req.steps, cfg_scale=req.cfg_scale, seed=req.seed, subseed=req.subseed,
                     subseed_strength=req.subseed_strength, seed_resize_from_h=req.seed_resize_from_h,
@@ -243,6 +245,11 @@ class Api:
         return values
 
     def set_options(self, changes: Dict[str, Any] = Body(...)):
+        if "sd_vae" in changes and self.engine.checkpoint is not None:
+            try:
+                self.engine.library.resolve_vae(changes["sd_vae"], self.engine.checkpoint)
+            except JobError as e:
+                raise HTTPException(422, str(e)) from None
         checkpoint = changes.get("sd_model_checkpoint")
         if checkpoint and (self.engine.checkpoint is None or checkpoint != self.engine.checkpoint.title):
             try:
@@ -280,6 +287,32 @@ class Api:
                            "sha256": sha256, "filename": info.path, "config": None})
         return models
 
+    def sd_vae(self):
+        return [{"model_name": Path(name).stem, "filename": str(path)}
+                for name, path in self.engine.library.vaes().items()]
+
+    def loras(self):
+        """As A1111's Lora extension lists them; `metadata` is the file's safetensors metadata (kohya's ss_* keys)."""
+        listed = []
+        for name, path in self.engine.library.loras.available().items():
+            listed.append({"name": name, "alias": name, "path": str(path), "metadata": safetensors_metadata(path)})
+        return listed
+
+    def embeddings(self):
+        model = self.engine.model
+        dims = text_encoder_dims(model.pipe) if model is not None else []
+        loaded, skipped = self.engine.library.embeddings.split(dims)
+
+        def describe(e):
+            return {"step": e.step, "sd_checkpoint": e.checkpoint, "sd_checkpoint_name": e.checkpoint_name,
+                    "shape": e.shape, "vectors": e.vectors}
+        return {"loaded": {n: describe(e) for n, e in loaded.items()},
+                "skipped": {n: describe(e) for n, e in skipped.items()}}
+
+    def prompt_styles(self):
+        return [{"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
+                for s in self.engine.styles.styles().values()]
+
     @staticmethod
     def memory():
         import torch
@@ -310,6 +343,17 @@ class Api:
             self.engine.reload_checkpoint()
         except ModelLoadError as e:
             raise HTTPException(500, str(e)) from None
+        return {}
+
+
+def safetensors_metadata(path: Path) -> Dict[str, Any]:
+    if path.suffix.lower() != ".safetensors":
+        return {}
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), "pt") as f:
+            return dict(f.metadata() or {})
+    except Exception:  # an unreadable file lists without metadata; using it gives the error
         return {}
 
 

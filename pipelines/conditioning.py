@@ -238,13 +238,15 @@ class Conditioning:
         rows = ([negative] if self.do_cfg else []) + parts
         key = tuple(id(r) for r in rows)
         if key not in self._stacked:
-            hidden = torch.cat([r.hidden.expand(self.batch_size, -1, -1) for r in rows])
+            # repeated, not expanded: a stride-0 batch takes other kernels, and a picture of a batch must equal the
+            # same picture made alone
+            hidden = torch.cat([r.hidden.repeat(self.batch_size, 1, 1) for r in rows])
             added = None
             if self.time_ids is not None:
-                pooled = torch.cat([r.pooled.expand(self.batch_size, -1) for r in rows])
+                pooled = torch.cat([r.pooled.repeat(self.batch_size, 1) for r in rows])
                 time_ids = [self.negative_time_ids] * self.do_cfg + [self.time_ids] * len(parts)
                 added = {"text_embeds": pooled,
-                         "time_ids": torch.cat([t.expand(self.batch_size, -1) for t in time_ids])}
+                         "time_ids": torch.cat([t.repeat(self.batch_size, 1) for t in time_ids])}
             self._stacked = {key: (hidden, added)}  # one entry: a schedule moves forward only
         return self._stacked[key]
 

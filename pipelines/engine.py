@@ -25,7 +25,8 @@ from .saving import ImageSaver
 log = logging.getLogger(__name__)
 
 BUILTIN_NOTICE = ("Using the built-in tiny model: its weights are random, so its pictures are noise. "
-                  "Put a diffusers model folder under {ckpt_dir} or pass --ckpt to use a real checkpoint.")
+                  "Put a checkpoint (.safetensors, or a diffusers folder) under {ckpt_dir} or pass --ckpt to use a real "
+                  "one.")
 
 
 def pick_device(requested: Optional[str] = None) -> str:

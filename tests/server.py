@@ -19,12 +19,17 @@ def free_port():
 
 @contextlib.contextmanager
 def app_server(tmp_dir, *flags, timeout=120):
-    """Yields (base url, log file path). `tmp_dir` holds the outputs, settings, log and an empty model folder."""
+    """Yields (base url, log file path). `tmp_dir` holds the outputs, settings, log, styles.csv (if a test puts one
+    there) and the model folders (`models/`, `Lora/`, `VAE/`, `embeddings/`)."""
     port = free_port()
-    os.makedirs(os.path.join(tmp_dir, "models"), exist_ok=True)
+    for name in ("models", "Lora", "VAE", "embeddings"):
+        os.makedirs(os.path.join(tmp_dir, name), exist_ok=True)
     log_path = os.path.join(tmp_dir, f"server-{port}.log")
     defaults = ["--outdir", os.path.join(tmp_dir, "outputs"), "--ckpt-dir", os.path.join(tmp_dir, "models"),
-                "--ui-settings-file", os.path.join(tmp_dir, "config.json")]
+                "--ui-settings-file", os.path.join(tmp_dir, "config.json"), "--styles-file",
+                os.path.join(tmp_dir, "styles.csv")]
+    defaults += [item for name in ("Lora", "VAE", "embeddings")
+                 for item in (f"--{name.lower()}-dir", os.path.join(tmp_dir, name))]
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *defaults, *flags], cwd=ROOT,
                                    stdout=log, stderr=subprocess.STDOUT)

@@ -315,3 +315,44 @@ def test_each_api_user_sees_and_interrupts_only_their_own_job(auth_api):
     requests.post(f"{auth_api}/interrupt", auth=alice, timeout=10)
     thread.join(300)
     assert len(outcome["response"].json()["images"]) == 1  # alice could not stop it
+
+
+def test_styles_loras_embeddings_and_vaes(api):
+    """The user's folders as A1111's routes list them, and used by a request (they are read when they change)."""
+    from diffusers import StableDiffusionPipeline
+
+    from pipelines.builtin_model import ensure_builtin
+    from tests.helpers import write_embedding, write_lora, write_vae
+
+    base, tmp = api
+    (tmp / "styles.csv").write_text('name,prompt,negative_prompt\nFilm,"{prompt}, film grain",blurry\n')
+    folder = ensure_builtin("tiny")
+    write_lora(StableDiffusionPipeline.from_pretrained(str(folder)), tmp / "Lora" / "detail.safetensors")
+    write_embedding(tmp / "embeddings" / "zzstyle.pt", vectors=2)
+    write_embedding(tmp / "embeddings" / "sd15only.safetensors", dim=768)
+    write_vae(folder, tmp / "VAE" / "soft.safetensors", noise=0.3)
+
+    assert requests.get(f"{base}/prompt-styles", timeout=10).json() == [
+        {"name": "Film", "prompt": "{prompt}, film grain", "negative_prompt": "blurry"}]
+    loras = requests.get(f"{base}/loras", timeout=10).json()
+    assert [(lora["name"], lora["alias"]) for lora in loras] == [("detail", "detail")]
+    embeddings = requests.get(f"{base}/embeddings", timeout=10).json()
+    assert embeddings["loaded"]["zzstyle"] == {"step": 100, "sd_checkpoint": None, "sd_checkpoint_name": None,
+                                               "shape": 32, "vectors": 2}
+    assert list(embeddings["skipped"]) == ["sd15only"]
+    assert requests.get(f"{base}/sd-vae", timeout=10).json() == [
+        {"model_name": "soft", "filename": str(tmp / "VAE" / "soft.safetensors")}]
+
+    body = dict(SMALL, init_images=[b64(noise_image(64, 64))], prompt="a zzstyle cat <lora:detail:0.7>",
+                styles=["Film"], override_settings={"sd_vae": "soft.safetensors"})
+    info = json.loads(post(api, "img2img", body)["info"])
+    params = parse_generation_parameters(info["infotexts"][0])
+    assert params["Prompt"] == "a zzstyle cat <lora:detail:0.7>, film grain"
+    assert params["Negative prompt"] == "blurry"
+    assert params["Lora hashes"].startswith("detail: ") and params["TI hashes"].startswith("zzstyle: ")
+    assert params["VAE"] == "soft.safetensors" and info["sd_vae_name"] == "soft.safetensors"
+    assert info["styles"] == ["Film"]
+    unknown = post(api, "img2img", dict(body, styles=["Nope"]), status=422)
+    assert "Nope" in json.dumps(unknown) and "Film" in json.dumps(unknown)
+    bad_vae = requests.post(f"{base}/options", json={"sd_vae": "missing.pt"}, timeout=10)
+    assert bad_vae.status_code == 422 and "soft.safetensors" in bad_vae.text

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's c
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ui")
+    (tmp / "styles.csv").write_text('name,prompt,negative_prompt\nFilm,"{prompt}, film grain",blurry\n')
     with app_server(str(tmp), "--batch-roots", f"{tmp}/inputs,{tmp}/outputs") as (url, _):
         yield url, tmp / "outputs"
 
@@ -156,6 +157,39 @@ def test_every_tab_renders(page):
         screenshot(page, "tab-" + name.lower().replace(" ", "-"))
     page.get_by_role("tab", name="PNG Info", exact=True).click()
     screenshot(page, "tab-png-info")
+
+
+def test_token_counter_styles_and_clip_skip(page, server, tmp_path):
+    """The counter beside each prompt shows tokens / chunk size as the user types (the built-in tokenizer makes a
+    token of each letter); a chosen style and Clip skip reach the saved picture's infotext."""
+    prompt = page.locator("#prompt textarea")
+    prompt.fill("a cat")
+    page.wait_for_function("document.querySelector('#prompt_token_counter').innerText.includes('4/75')",
+                           timeout=30000)
+    prompt.fill("x" * 100)
+    page.wait_for_function("document.querySelector('#prompt_token_counter').innerText.includes('100/150')",
+                           timeout=30000)
+    page.locator("#negative_prompt textarea").fill("[ugly:blurry:0.5]")  # the longer of the two texts counts
+    page.wait_for_function("document.querySelector('#negative_token_counter').innerText.includes('6/75')",
+                           timeout=30000)
+    prompt.fill("a cat")
+    page.locator("#styles input").click()
+    page.keyboard.type("Film")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    set_number(page, "clip_skip", 2)
+    set_number(page, "width", 64)
+    set_number(page, "height", 64)
+    set_number(page, "steps", 2)
+    source_path = tmp_path / "source.png"
+    noise_image(64, 64).save(source_path)
+    page.locator("#img2img_image input[type=file]").set_input_files(str(source_path))
+    page.wait_for_selector("#img2img_image img", timeout=30000)
+    screenshot(page, "styles-and-clip-skip")
+    [path] = generate_and_wait(page, server[1], sampling=False)
+    params = Image.open(path).info["parameters"]
+    assert params.startswith("a cat, film grain\nNegative prompt: [ugly:blurry:0.5], blurry\n")
+    assert "Clip skip: 2" in params
 
 
 def test_interrupt_stops_a_long_job_early(page, server, tmp_path):

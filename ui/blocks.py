@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import inspect
+import logging
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -20,6 +21,8 @@ from pipelines import (INPAINT_AREAS, MASK_MODES, MASKED_CONTENT, RESIZE_MODES, 
 from modes.batch import (PNG_INFO_FIELDS, BatchPathError, BatchRun, BatchSettings, BatchSummary, FileFailed,
                          FileProgress, FileResult, FileSkipped)
 from pipelines.imageops import scaled_size
+
+log = logging.getLogger(__name__)
 
 TABS = ["img2img", "Sketch", "Inpaint", "Inpaint sketch", "Inpaint upload", "Batch"]
 MODE_API_NAMES = ["img2img", "sketch", "inpaint", "inpaint_sketch", "inpaint_upload", "batch"]
@@ -43,7 +46,8 @@ document.addEventListener('keydown', (e) => {
 # Events the page itself uses: run at once, outside the queue, and not offered to API clients.
 UI_ONLY = dict(queue=False, api_visibility="undocumented")
 
-CSS = "#progress_status progress {width: 100%; height: 14px;} #gallery {min-height: 360px;}"
+CSS = ("#progress_status progress {width: 100%; height: 14px;} #gallery {min-height: 360px;} "
+       ".token-counter {font-size: 0.85em; opacity: 0.8; white-space: nowrap;}")
 
 
 def progress_html(text: str, step: int = 0, steps: int = 0) -> str:
@@ -70,7 +74,8 @@ class Page:
                       seed=int(v["seed"]), n_iter=int(v["n_iter"]), batch_size=int(v["batch_size"]),
                       mask_blur=int(v["mask_blur"]), inpainting_mask_invert=int(v["mask_mode"]),
                       inpainting_fill=int(v["inpainting_fill"]), inpaint_full_res=bool(v["inpaint_area"]),
-                      inpaint_full_res_padding=int(v["inpaint_full_res_padding"]))
+                      inpaint_full_res_padding=int(v["inpaint_full_res_padding"]), styles=list(v["styles"] or []),
+                      override_settings={"sd_vae": v["sd_vae"], "CLIP_stop_at_last_layers": int(v["clip_skip"])})
         if v["resize_by"]:
             params["scale_by"] = float(v["scale_by"])
         else:
@@ -230,14 +235,20 @@ class Page:
         with gr.Blocks(title="img2img") as blocks:
             for notice in engine.notices:
                 gr.Markdown(f"**Note:** {notice}", elem_id="notice")
+            top: Dict[str, gr.components.Component] = {}
             with gr.Row():
                 checkpoint = gr.Dropdown([c.title for c in engine.checkpoints()], label="Stable Diffusion checkpoint",
                                          value=engine.checkpoint.title if engine.checkpoint else None,
                                          elem_id="checkpoint", scale=4)
                 refresh = gr.Button("Refresh", scale=0, min_width=80)
+                # per request, not server-wide: one person's VAE or Clip skip does not change another's pictures
+                top["sd_vae"] = gr.Dropdown(self.vae_choices(), value=engine.options.sd_vae, label="SD VAE",
+                                            elem_id="sd_vae", scale=2)
+                top["clip_skip"] = gr.Slider(1, 12, value=engine.options.CLIP_stop_at_last_layers, step=1,
+                                             label="Clip skip", elem_id="clip_skip", scale=2)
             with gr.Tabs() as top_tabs:
                 with gr.Tab("img2img", id="img2img_top"):
-                    panel = self.build_img2img_tab()
+                    panel = self.build_img2img_tab(top)
                 with gr.Tab("PNG Info", id="png_info_top"):
                     self.build_png_info_tab(panel, top_tabs)
 
@@ -249,23 +260,46 @@ class Page:
                 gr.Info(f"Loaded {title}")
 
             checkpoint.input(load_checkpoint, checkpoint, None, api_visibility="undocumented")
-            refresh.click(lambda: gr.update(choices=[c.title for c in engine.checkpoints()]), None, checkpoint,
-                          **UI_ONLY)
+            refresh.click(lambda: (gr.update(choices=[c.title for c in engine.checkpoints()]),
+                                   gr.update(choices=self.vae_choices()),
+                                   gr.update(choices=list(engine.styles.styles()))),
+                          None, [checkpoint, top["sd_vae"], panel["components"]["styles"]], **UI_ONLY)
         return blocks
 
-    def build_img2img_tab(self) -> dict:
-        c: Dict[str, gr.components.Component] = {}
+    def vae_choices(self) -> List[str]:
+        return ["Automatic", "None"] + list(self.engine.library.vaes())
+
+    def token_counter(self, prompt: str, steps) -> str:
+        """A1111's "tokens / chunk size" next to a prompt box."""
+        try:
+            used, size = self.engine.count_tokens(prompt, int(steps or 20))
+        except Exception as e:  # the counter never gets in the way of typing
+            log.debug("token count failed: %s", e)
+            return ""
+        return f"<span class='token-counter'>{used}/{size}</span>"
+
+    def build_img2img_tab(self, top: dict) -> dict:
+        c: Dict[str, gr.components.Component] = dict(top)
         mode = gr.State(0)
         with gr.Row():
             with gr.Column(scale=6):
-                c["prompt"] = gr.Textbox(label="Prompt", lines=3, elem_id="prompt",
-                                         placeholder="Prompt (Ctrl+Enter to generate)")
-                c["negative_prompt"] = gr.Textbox(label="Negative prompt", lines=3, elem_id="negative_prompt")
+                with gr.Row():
+                    c["prompt"] = gr.Textbox(label="Prompt", lines=3, elem_id="prompt", scale=20,
+                                             placeholder="Prompt (Ctrl+Enter to generate)")
+                    prompt_tokens = gr.HTML(self.token_counter("", 20), elem_id="prompt_token_counter",
+                                            min_width=60)
+                with gr.Row():
+                    c["negative_prompt"] = gr.Textbox(label="Negative prompt", lines=3, elem_id="negative_prompt",
+                                                      scale=20)
+                    negative_tokens = gr.HTML(self.token_counter("", 20), elem_id="negative_token_counter",
+                                              min_width=60)
             with gr.Column(scale=1, min_width=160):
                 generate = gr.Button("Generate", variant="primary", elem_id="generate_button")
                 with gr.Row():
                     interrupt = gr.Button("Interrupt", elem_id="interrupt_button", min_width=60)
                     skip = gr.Button("Skip", elem_id="skip_button", min_width=60)
+                c["styles"] = gr.Dropdown(list(self.engine.styles.styles()), value=[], multiselect=True,
+                                          label="Styles", elem_id="styles")
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Tabs(elem_id="mode_tabs") as mode_tabs:
@@ -410,6 +444,8 @@ class Page:
         random_seed.click(lambda: -1, None, c["seed"], **UI_ONLY)
         reuse_seed.click(seed_from_infotext, [info, c["seed"]], c["seed"], **UI_ONLY)
         gallery.select(selected_infotext, infotexts, info, **UI_ONLY)
+        for box, counter in ((c["prompt"], prompt_tokens), (c["negative_prompt"], negative_tokens)):
+            box.change(self.token_counter, [box, c["steps"]], counter, show_progress="hidden", **UI_ONLY)
 
         editors = {"sketch": c["sketch"], "inpaint": c["inpaint"], "inpaint_sketch": c["inpaint_sketch"]}
         for name, buttons in copy_buttons.items():
@@ -457,7 +493,7 @@ class Page:
         image.change(lambda im: (im.info.get("parameters", "") if im is not None else ""), image, text, **UI_ONLY)
         fields = ["prompt", "negative_prompt", "seed", "sampler_name", "scheduler", "steps", "cfg_scale", "width",
                   "height", "denoising_strength", "mask_blur", "mask_mode", "inpainting_fill", "inpaint_area",
-                  "inpaint_full_res_padding"]
+                  "inpaint_full_res_padding", "clip_skip"]
         targets = [c[f] for f in fields]
         for button, index in ((to_img2img, 0), (to_inpaint, 2)):
             def paste(infotext, picture, index=index):
@@ -561,6 +597,7 @@ def pasted_values(infotext: str, fields: List[str]) -> list:
         "inpainting_fill": get("Masked content", label(MASKED_CONTENT)),
         "inpaint_area": get("Inpaint area", label(INPAINT_AREAS)),
         "inpaint_full_res_padding": get("Masked area padding", int),
+        "clip_skip": (get("Clip skip", int) if "Clip skip" in p else 1) if infotext else keep,  # absent: 1
     }
     return [values[f] for f in fields]
 
