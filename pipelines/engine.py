@@ -124,10 +124,13 @@ class Engine:
 
     def _load(self, info: CheckpointInfo) -> LoadedModel:
         """Called with the model lock held."""
-        if self.model is not None and self.model.info == info:
+        if self.model is not None and self.model.info.path == info.path:
             return self.model
         self.model = None  # free the old weights before loading the new ones
         self.model = load_model(info, self.device, self.half, self.half_vae, self.offload)
+        if not info.builtin and self.model.hash and not info.title.endswith("]"):  # hashed now: A1111's title
+            info = next((c for c in self.checkpoints() if c.path == info.path), info)
+            self.model.info = info
         self.checkpoint = info
         if info.builtin:
             notice = BUILTIN_NOTICE.format(ckpt_dir=self.ckpt_dir)
@@ -233,9 +236,14 @@ class Engine:
             handle.emit(Notice(notice))
         try:
             with self._model_lock:
-                model = self.model or self._load(self.checkpoint)
-                done: Done = process_job(handle.job, model, self.options, self.saver, handle.control, handle.emit,
-                                         self.library)
+                previous = self._switch_for(handle)
+                try:
+                    model = self.model or self._load(self.checkpoint)
+                    done: Done = process_job(handle.job, model, self.options, self.saver, handle.control,
+                                             handle.emit, self.library)
+                finally:
+                    if previous is not None:  # A1111's override_settings_restore_afterwards
+                        self._restore(previous)
             handle.emit(done)
         except (JobError, ImageInputError, UnknownSamplerError, UnknownStyleError) as e:
             handle.emit(Failed(str(e), invalid=True))
@@ -245,6 +253,29 @@ class Engine:
             log.error("job failed:\n%s", traceback.format_exc())
             handle.emit(Failed(_describe_failure(e)))
             _free_memory()
+
+
+    def _switch_for(self, handle: JobHandle) -> Optional[CheckpointInfo]:
+        """A job's `override_settings.sd_model_checkpoint`: load that model for it; the model to go back to after."""
+        wanted = handle.job.override_settings.get("sd_model_checkpoint")
+        if not wanted:
+            return None
+        try:
+            info = resolve_checkpoint(str(wanted), self.ckpt_dir)
+        except ModelLoadError as e:
+            raise JobError(f"sd_model_checkpoint: {e}") from None
+        if self.checkpoint is not None and info.path == self.checkpoint.path and self.model is not None:
+            return None
+        previous = self.checkpoint
+        self._load(info)
+        handle.emit(Notice(f"Loaded {info.title} for this request"))
+        return previous
+
+    def _restore(self, previous: CheckpointInfo) -> None:
+        try:
+            self._load(previous)
+        except ModelLoadError as e:
+            log.error("could not load %s back after a request's own checkpoint: %s", previous.title, e)
 
 
 def _describe_failure(error: Exception) -> str:

@@ -58,7 +58,10 @@ def list_checkpoints(ckpt_dir: Optional[str]) -> List[CheckpointInfo]:
             entries += [(f, Path(f).stem, Path(root) / f) for f in files
                         if Path(f).suffix.lower() in CHECKPOINT_SUFFIXES and not f.startswith(".")]
             for _, name, path in sorted(entries, key=lambda e: e[0].lower()):
-                found.append(CheckpointInfo(name=name, title=os.path.relpath(path, ckpt_dir), path=str(path)))
+                title = os.path.relpath(path, ckpt_dir)
+                sha256 = file_sha256(path, compute=False)  # A1111's "name [hash]" once the file has been hashed
+                found.append(CheckpointInfo(name=name, title=f"{title} [{sha256[:10]}]" if sha256 else title,
+                                            path=str(path)))
     found += [CheckpointInfo(name=f"builtin-{v}", title=BUILTIN_PREFIX + v, path=BUILTIN_PREFIX + v, builtin=True)
               for v in BUILTIN_VARIANTS]
     return found
@@ -104,9 +107,9 @@ def model_hash(path: Path) -> str:
     return file_sha256(path)[:10]
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, compute: bool = True) -> Optional[str]:
     """The sha256 of a weights file, or of a folder's weight files in path order. Cached by path, size and
-    modification time, as A1111 caches its hashes."""
+    modification time, as A1111 caches its hashes; with `compute` False, only what the cache knows (or None)."""
     folder = Path(path)
     files = weight_files(folder) if folder.is_dir() else [folder]
     stamp = [[p.relative_to(folder).as_posix() if folder.is_dir() else p.name, p.stat().st_size, p.stat().st_mtime]
@@ -120,6 +123,8 @@ def file_sha256(path: Path) -> str:
         entry = cache.get(str(folder.resolve()))
         if entry and entry.get("stamp") == stamp:
             return entry["sha256"]
+        if not compute:
+            return None
         digest = hashlib.sha256()
         for p in files:
             with open(p, "rb") as f:
@@ -140,16 +145,9 @@ def known_hash(info: CheckpointInfo) -> Optional[str]:
     """The full sha256 of a listed checkpoint if it was computed before (big files are not hashed just to list
     them, as in A1111); the built-in models are small enough to hash now."""
     if info.builtin:
-        folder = ensure_builtin(info.path[len(BUILTIN_PREFIX):])
-        model_hash(folder)
-    else:
-        folder = Path(info.path)
-    try:
-        cache = json.loads((cache_root() / "hashes.json").read_text())
-    except (OSError, ValueError):
-        return None
-    entry = cache.get(str(folder.resolve()))
-    return entry["sha256"] if entry else None
+        return file_sha256(ensure_builtin(info.path[len(BUILTIN_PREFIX):]))
+    path = Path(info.path)
+    return file_sha256(path, compute=False) if path.exists() else None
 
 
 @dataclass

@@ -356,3 +356,15 @@ def test_styles_loras_embeddings_and_vaes(api):
     assert "Nope" in json.dumps(unknown) and "Film" in json.dumps(unknown)
     bad_vae = requests.post(f"{base}/options", json={"sd_vae": "missing.pt"}, timeout=10)
     assert bad_vae.status_code == 422 and "soft.safetensors" in bad_vae.text
+
+
+def test_a_request_may_use_another_checkpoint(api):
+    """`override_settings.sd_model_checkpoint` loads that model for the request and the server's model after it."""
+    model = requests.get(f"{api[0]}/options", timeout=10).json()["sd_model_checkpoint"]
+    body = dict(SMALL, init_images=[b64(noise_image(64, 64))], mask=b64(rect_mask(64, 64, (16, 16, 48, 48))),
+                override_settings={"sd_model_checkpoint": "builtin:tiny-inpainting"})
+    info = json.loads(post(api, "img2img", body)["info"])
+    assert info["sd_model_name"] == "builtin-tiny-inpainting" and info["is_using_inpainting_conditioning"]
+    assert requests.get(f"{api[0]}/options", timeout=10).json()["sd_model_checkpoint"] == model
+    bad = post(api, "img2img", dict(body, override_settings={"sd_model_checkpoint": "nope.safetensors"}), 422)
+    assert "sd_model_checkpoint" in json.dumps(bad)

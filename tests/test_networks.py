@@ -167,6 +167,7 @@ def test_a_single_file_checkpoint_loads_offline_and_matches_its_folder(dirs, tmp
                            vae_dir=str(dirs / "VAE"))
     file_engine = Engine(ckpt="sub/tiny-single.safetensors", ckpt_dir=str(dirs / "Stable-diffusion"), outdir=None,
                          lora_dir=str(dirs / "Lora"), vae_dir=str(dirs / "VAE"))
+    write_lora(folder_engine.model.pipe, dirs / "Lora" / "kohya.safetensors", seed=1)  # as lib_engine writes it
     try:
         for prompt, settings in [("a cat", {}), ("a cat <lora:kohya:0.8>", {}),
                                  ("a cat", {"sd_vae": "other.safetensors"})]:
@@ -175,6 +176,11 @@ def test_a_single_file_checkpoint_loads_offline_and_matches_its_folder(dirs, tmp
             assert np.array_equal(from_file, from_folder), (prompt, settings)
         params = parse_generation_parameters(done.infotexts[0])
         assert params["Model"] == "tiny-single" and params["Model hash"] == model_hash(path)
+        # hashed once loaded: A1111's title, by which (or by the hash alone) it is found again
+        title = f"sub/tiny-single.safetensors [{model_hash(path)}]"
+        assert file_engine.checkpoint.title == title
+        assert [c.title for c in file_engine.checkpoints() if not c.builtin] == [title]
+        assert file_engine.load_checkpoint(model_hash(path)).info.title == title
     finally:
         folder_engine.close()
         file_engine.close()

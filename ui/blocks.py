@@ -254,12 +254,14 @@ class Page:
 
             def load_checkpoint(title):
                 try:
-                    engine.load_checkpoint(title)
+                    loaded = engine.load_checkpoint(title)
                 except Exception as e:  # a model that does not load leaves the old one in place
                     raise gr.Error(str(e)) from None
-                gr.Info(f"Loaded {title}")
+                gr.Info(f"Loaded {loaded.info.title}")
+                # a file is hashed when it loads: its title gains A1111's "[hash]"
+                return gr.update(choices=[c.title for c in engine.checkpoints()], value=loaded.info.title)
 
-            checkpoint.input(load_checkpoint, checkpoint, None, api_visibility="undocumented")
+            checkpoint.input(load_checkpoint, checkpoint, checkpoint, api_visibility="undocumented")
             refresh.click(lambda: (gr.update(choices=[c.title for c in engine.checkpoints()]),
                                    gr.update(choices=self.vae_choices()),
                                    gr.update(choices=list(engine.styles.styles()))),
