@@ -26,6 +26,7 @@ from .models import CheckpointInfo, LoadedModel, ModelLoadError, file_sha256
 log = logging.getLogger(__name__)
 
 NETWORK_SUFFIXES = (".safetensors", ".pt", ".ckpt", ".bin")
+LORA_CACHE_SIZE = 4  # LoRA files kept read between jobs
 
 
 def list_files(folder: Optional[str], suffixes=NETWORK_SUFFIXES) -> Dict[str, Path]:
@@ -240,7 +241,10 @@ class LoraLibrary:
         stat = path.stat()
         key = (str(path), stat.st_size, stat.st_mtime_ns)
         if key not in self._cache:
-            self._cache = {key: read_lora(name, path)}  # keep one: files can be large
+            while len(self._cache) >= LORA_CACHE_SIZE:  # the least recently read goes: files can be large
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = read_lora(name, path)
+        self._cache[key] = self._cache.pop(key)  # most recently used last
         return self._cache[key]
 
     @contextlib.contextmanager

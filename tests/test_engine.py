@@ -74,9 +74,11 @@ def test_a_batch_gets_consecutive_seeds(engine):
     seeds = [parse_generation_parameters(t)["Seed"] for t in done.infotexts]
     assert seeds == ["100", "101", "102"]
     assert done.info["all_seeds"] == [100, 101, 102]
-    # picture i of a batch is picture 0 of a job with seed + i
+    # picture i of a batch is picture 0 of a job with seed + i (the UNet's float sums depend on the batch size by
+    # about 1e-6 on the CPU, which may round a pixel value the other way)
     alone = done_of(engine, job(seed=101))
-    assert np.array_equal(pixels(done.images[1]), pixels(alone.images[0]))
+    assert np.abs(pixels(done.images[1]) - pixels(alone.images[0])).max() <= 1
+    assert not np.array_equal(pixels(done.images[0]), pixels(alone.images[0]))
 
 
 def test_batch_count_times_batch_size_with_a_grid(engine, outdir):

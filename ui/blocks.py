@@ -447,7 +447,8 @@ class Page:
         reuse_seed.click(seed_from_infotext, [info, c["seed"]], c["seed"], **UI_ONLY)
         gallery.select(selected_infotext, infotexts, info, **UI_ONLY)
         for box, counter in ((c["prompt"], prompt_tokens), (c["negative_prompt"], negative_tokens)):
-            box.change(self.token_counter, [box, c["steps"]], counter, show_progress="hidden", **UI_ONLY)
+            for trigger in (box, c["steps"]):  # prompt editing makes the longest text depend on the steps
+                trigger.change(self.token_counter, [box, c["steps"]], counter, show_progress="hidden", **UI_ONLY)
 
         editors = {"sketch": c["sketch"], "inpaint": c["inpaint"], "inpaint_sketch": c["inpaint_sketch"]}
         for name, buttons in copy_buttons.items():
