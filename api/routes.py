@@ -142,7 +142,8 @@ class Api:
 
     def job_params(self, req) -> Dict[str, Any]:
         return dict(prompt=req.prompt, negative_prompt=req.negative_prompt, styles=req.styles or [],
-                    sampler_name=req.sampler_name or req.sampler_index or "Euler", scheduler=req.scheduler or "Automatic",
+                    sampler_name=req.sampler_name or req.sampler_index or "Euler",
+                    scheduler=req.scheduler or "Automatic",
                     steps=req.steps, cfg_scale=req.cfg_scale, seed=req.seed, subseed=req.subseed,
                     subseed_strength=req.subseed_strength, seed_resize_from_h=req.seed_resize_from_h,
                     seed_resize_from_w=req.seed_resize_from_w, n_iter=req.n_iter, batch_size=req.batch_size,

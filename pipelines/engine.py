@@ -12,9 +12,9 @@ import threading
 import traceback
 from typing import Iterator, List, Optional
 
-from .job import Done, Failed, Job, JobError, Notice, Options, Queued
-from .imageops import ImageInputError
 from .conditioning import prompt_token_count
+from .imageops import ImageInputError
+from .job import Done, Failed, Job, JobError, Notice, Options, Queued
 from .models import CheckpointInfo, LoadedModel, ModelLoadError, list_checkpoints, load_model, resolve_checkpoint
 from .networks import Library, text_encoder_dims
 from .processing import Control, process_job
@@ -25,8 +25,8 @@ from .saving import ImageSaver
 log = logging.getLogger(__name__)
 
 BUILTIN_NOTICE = ("Using the built-in tiny model: its weights are random, so its pictures are noise. "
-                  "Put a checkpoint (.safetensors, or a diffusers folder) under {ckpt_dir} or pass --ckpt to use a real "
-                  "one.")
+                  "Put a checkpoint (.safetensors, or a diffusers folder) under {ckpt_dir} or pass --ckpt to use a "
+                  "real one.")
 
 
 def pick_device(requested: Optional[str] = None) -> str:

@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
-from . import imageops
-from .infotext import create_infotext
-from . import prompts
+from . import imageops, prompts
 from .conditioning import EMPHASIS_MODES, Conditioning, PromptEncoder, build_conditioning
+from .infotext import create_infotext
 from .job import MASKED_CONTENT, Done, Job, JobError, Notice, Options, Progress, Result
 from .models import LoadedModel, model_hash
 from .networks import Library, short_hash, text_encoder_dims

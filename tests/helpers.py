@@ -56,7 +56,7 @@ def write_lora(pipe, path, rank=4, seed=0, kind="kohya", scale=0.5):
     parts = [("unet", pipe.unet, "lora_unet_", "unet."), ("te", pipe.text_encoder, "lora_te_", "text_encoder.")]
     for _, model, kohya, peft in parts:
         for name, module in model.named_modules():
-            if not isinstance(module, torch.nn.Linear) or not name.split(".")[-1] in ("to_q", "to_v", "q_proj",
+            if not isinstance(module, torch.nn.Linear) or name.split(".")[-1] not in ("to_q", "to_v", "q_proj",
                                                                                       "v_proj"):
                 continue
             down = torch.randn(rank, module.in_features, generator=generator) * scale
