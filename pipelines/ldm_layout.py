@@ -87,24 +87,22 @@ def vae_ldm_name(name: str, config) -> Optional[str]:
     return None
 
 
-def vae_to_ldm(state_dict: dict, config) -> dict:
-    """A diffusers VAE state dict in the LDM layout (the attention projections become 1x1 convolutions)."""
+def _renamed(state_dict: dict, config, ldm_name, what: str) -> dict:
     out = {}
     for name, tensor in state_dict.items():
-        ldm = vae_ldm_name(name, config)
+        ldm = ldm_name(name, config)
         if ldm is None:
-            raise KeyError(f"no LDM name for VAE parameter {name}")
-        if ".mid.attn_1." in ldm and ldm.endswith(".weight") and tensor.dim() == 2:
-            tensor = tensor[:, :, None, None]
+            raise KeyError(f"no LDM name for {what} parameter {name}")
         out[ldm] = tensor
     return out
+
+
+def vae_to_ldm(state_dict: dict, config) -> dict:
+    """A diffusers VAE state dict in the LDM layout (the attention projections become 1x1 convolutions)."""
+    out = _renamed(state_dict, config, vae_ldm_name, "VAE")
+    return {k: v[:, :, None, None] if ".mid.attn_1." in k and k.endswith(".weight") and v.dim() == 2 else v
+            for k, v in out.items()}
 
 
 def unet_to_ldm(state_dict: dict, config) -> dict:
-    out = {}
-    for name, tensor in state_dict.items():
-        ldm = unet_ldm_name(name, config)
-        if ldm is None:
-            raise KeyError(f"no LDM name for UNet parameter {name}")
-        out[ldm] = tensor
-    return out
+    return _renamed(state_dict, config, unet_ldm_name, "UNet")
