@@ -212,7 +212,8 @@ def detect_family(path: Path) -> str:
     conv_in = shapes.get("model.diffusion_model.input_blocks.0.0.weight")
     if conv_in is None:
         raise ModelLoadError(f"{path.name} is not a Stable Diffusion checkpoint (no model.diffusion_model weights)")
-    if conv_in.shape[0] == 32:  # SD's UNets start at 320 channels; the built-in model at 32
+    if conv_in.shape[0] == 32 and not any(k.startswith("conditioner.") for k in shapes):
+        # SD's UNets start at 320 channels; the built-in model (SD 1.x-shaped) at 32
         return BUILTIN_PREFIX + ("tiny-inpainting" if conv_in.shape[1] == 9 else "tiny")
     family = infer_diffusers_model_type(shapes)
     if family == "v2":  # v-prediction (the 768 models) is not in the weights: A1111's .yaml, else the name

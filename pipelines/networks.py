@@ -76,6 +76,9 @@ class Embedding:
         return self.tensors[0].shape[-1]
 
     def for_encoder(self, k: int, dim: int) -> torch.Tensor:
+        """The vectors for text encoder k (SDXL files: clip_l, then clip_g) of width `dim`."""
+        if k < len(self.tensors) and self.tensors[k].shape[-1] == dim:
+            return self.tensors[k]
         for tensor in self.tensors:
             if tensor.shape[-1] == dim:
                 return tensor

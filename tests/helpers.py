@@ -46,15 +46,21 @@ def write_single_file(folder, path):
 
 
 def write_lora(pipe, path, rank=4, seed=0, kind="kohya", scale=0.5):
-    """A LoRA with random weights for every attention projection of `pipe`'s UNet and text encoder, in kohya's
-    format (`lora_unet_...lora_down.weight`, with alpha) or diffusers/PEFT's (`unet....lora_A.weight`)."""
+    """A LoRA with random weights for the attention projections of `pipe`'s UNet and text encoder(s), in kohya's
+    format (`lora_unet_...lora_down.weight` with alpha; kind "kohya-ldm" names UNet layers as SDXL LoRAs do, by the
+    original SD blocks) or diffusers/PEFT's (`unet....lora_A.weight`)."""
     import torch
     from safetensors.torch import save_file
 
+    from pipelines.ldm_layout import unet_ldm_name
+
     generator = torch.Generator().manual_seed(seed)
+    two = getattr(pipe, "text_encoder_2", None) is not None
+    parts = [(pipe.unet, "lora_unet_", "unet.")]
+    parts += [(pipe.text_encoder, "lora_te1_" if two else "lora_te_", "text_encoder.")]
+    parts += [(pipe.text_encoder_2, "lora_te2_", "text_encoder_2.")] if two else []
     state = {}
-    parts = [("unet", pipe.unet, "lora_unet_", "unet."), ("te", pipe.text_encoder, "lora_te_", "text_encoder.")]
-    for _, model, kohya, peft in parts:
+    for model, kohya, peft in parts:
         for name, module in model.named_modules():
             if not isinstance(module, torch.nn.Linear) or name.split(".")[-1] not in ("to_q", "to_v", "q_proj",
                                                                                       "v_proj"):
@@ -62,7 +68,9 @@ def write_lora(pipe, path, rank=4, seed=0, kind="kohya", scale=0.5):
             down = torch.randn(rank, module.in_features, generator=generator) * scale
             up = torch.randn(module.out_features, rank, generator=generator) * scale
             full = name if model is pipe.unet or name.startswith("text_model.") else "text_model." + name
-            if kind == "kohya":
+            if kind == "kohya-ldm" and model is pipe.unet:
+                full = unet_ldm_name(name, pipe.unet.config)
+            if kind.startswith("kohya"):
                 key = kohya + full.replace(".", "_")
                 state[key + ".lora_down.weight"], state[key + ".lora_up.weight"] = down, up
                 state[key + ".alpha"] = torch.tensor(float(rank))

@@ -98,3 +98,60 @@ def test_an_sdxl_folder_loads_and_runs_img2img_and_inpaint(models_dir, tmp_path)
         assert not engine.model.is_sdxl and engine.notices
     finally:
         engine.close()
+
+
+def test_sdxl_loras_with_original_block_names_and_two_encoder_embeddings(models_dir, tmp_path):
+    """kohya's SDXL LoRAs name UNet layers by the original SD blocks and the encoders te1 / te2; SDXL embeddings
+    carry clip_l and clip_g vectors."""
+    from safetensors.torch import save_file
+
+    from pipelines.networks import lora_targets
+    from tests.helpers import write_lora
+    (tmp_path / "Lora").mkdir()
+    (tmp_path / "embeddings").mkdir()
+    engine = Engine(ckpt="tiny-sdxl", ckpt_dir=str(models_dir), outdir=None, lora_dir=str(tmp_path / "Lora"),
+                    embeddings_dir=str(tmp_path / "embeddings"))
+    try:
+        before = {k: v.clone() for k, v in engine.model.pipe.unet.state_dict().items()}
+        write_lora(engine.model.pipe, tmp_path / "Lora" / "xl.safetensors", kind="kohya-ldm")
+        lora = engine.library.loras.load("xl")
+        targets = lora_targets(engine.model.pipe)
+        assert all(prefix in targets for prefix in lora.groups)  # every layer found, UNet by its LDM name
+        assert any(p.startswith("lora_unet_input_blocks_") for p in lora.groups)
+        assert any(p.startswith("lora_te2_") for p in lora.groups)
+
+        def picture(prompt):
+            job = Job(init_images=[noise_image(128, 128)], steps=3, width=128, height=128, seed=2, prompt=prompt)
+            return pixels(done_of(engine, job).images[0])
+
+        plain = picture("a cat zzxl")
+        assert np.array_equal(picture("a cat zzxl <lora:xl:0>"), plain)
+        assert not np.array_equal(picture("a cat zzxl <lora:xl:1>"), plain)
+        assert all(torch.equal(before[k], v) for k, v in engine.model.pipe.unet.state_dict().items())
+        generator = torch.Generator().manual_seed(0)
+        save_file({"clip_l": torch.randn(2, 32, generator=generator), "clip_g": torch.randn(2, 32, generator=generator)},
+                  str(tmp_path / "embeddings" / "zzxl.safetensors"))
+        assert not np.array_equal(picture("a cat zzxl"), plain)
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("structure", ["sd15", "sdxl"])
+def test_original_unet_names_match_diffusers_own_converter(models_dir, structure):
+    """`ldm_layout` names every UNet weight as the original checkpoints do: diffusers' converter, which reads that
+    layout, gives back the same weights (SD 1.5's block structure at toy width, and the tiny SDXL's)."""
+    from diffusers import UNet2DConditionModel
+    from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+
+    from pipelines.ldm_layout import UNET_PREFIX, unet_to_ldm
+    if structure == "sdxl":
+        unet = UNet2DConditionModel.from_pretrained(models_dir / "tiny-sdxl" / "unet")
+    else:
+        torch.manual_seed(0)
+        unet = UNet2DConditionModel(block_out_channels=(32, 32, 64, 64), layers_per_block=2, norm_num_groups=32,
+                                    cross_attention_dim=32, attention_head_dim=8, sample_size=16)
+    state = unet.state_dict()
+    ldm = {UNET_PREFIX + k: v for k, v in unet_to_ldm(state, unet.config).items()}
+    back = convert_ldm_unet_checkpoint(ldm, dict(unet.config))
+    assert set(back) == set(state)
+    assert all(torch.equal(back[k], state[k]) for k in state)
