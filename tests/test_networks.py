@@ -245,3 +245,40 @@ def test_local_configs_have_the_published_sizes():
         base = {"inpainting": "v1", "v2-v": "v2", "inpainting_v2": "v2", "xl_inpaint": "xl_base"}.get(family, family)
         extra = 5 * 320 * 9 if configs["unet"]["in_channels"] == 9 else 0  # five more input channels
         assert count(unet) == expected[base] + extra
+
+
+def test_an_sd15_sized_single_file_loads_offline_with_the_kept_configs(tmp_path, monkeypatch):
+    """SD 1.5's full geometry (2 GB in fp16, patterned weights) in A1111's key layout: detected as SD 1.x, loaded
+    with the project's own config folder and CLIP tokenizer, network off, every weight where it belongs."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from pipelines.ldm_layout import TEXT_ENCODER_PREFIX, UNET_PREFIX, VAE_PREFIX, unet_to_ldm, vae_to_ldm
+    from pipelines.models import CheckpointInfo, load_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    configs = family_configs("v1")
+
+    def patterned(module):
+        with torch.no_grad():
+            for i, p in enumerate(module.parameters()):
+                p.copy_((torch.arange(p.numel(), dtype=torch.float32).reshape(p.shape) % 97 + i) / 97)
+        return module.half()
+
+    with torch.device("meta"):
+        parts = (UNet2DConditionModel.from_config(configs["unet"]), AutoencoderKL.from_config(configs["vae"]),
+                 CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])))
+    unet, vae, text = [patterned(m.to_empty(device="cpu")) for m in parts]
+    state = {UNET_PREFIX + k: v for k, v in unet_to_ldm(unet.state_dict(), unet.config).items()}
+    state.update({VAE_PREFIX + k: v for k, v in vae_to_ldm(vae.state_dict(), vae.config).items()})
+    state.update({TEXT_ENCODER_PREFIX + "text_model." + k: v for k, v in text.state_dict().items()})
+    path = tmp_path / "sd15-shaped.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    del state
+    assert detect_family(path) == "v1"
+
+    model = load_model(CheckpointInfo(name="sd15-shaped", title=path.name, path=str(path)), "cpu", half=False)
+    assert model.pipe.tokenizer("a cat, a dog")["input_ids"] == [49406, 320, 2368, 267, 320, 1929, 49407]
+    for name, made in (("unet", unet), ("vae", vae), ("text_encoder", text)):
+        loaded = getattr(model.pipe, name).state_dict()
+        assert all(torch.equal(loaded[k].half(), v) for k, v in made.state_dict().items()), name
