@@ -62,7 +62,7 @@ JOB_FLAG_FIELDS = ("prompt", "negative_prompt", "resize_mode", "width", "height"
                    "mask_blur", "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding",
                    "inpainting_mask_invert", "initial_noise_multiplier", "sampler_name", "scheduler", "steps",
                    "cfg_scale", "seed", "subseed", "subseed_strength", "seed_resize_from_h", "seed_resize_from_w",
-                   "n_iter", "batch_size")
+                   "n_iter", "batch_size", "styles")
 
 
 def parse_batch_args(argv) -> argparse.Namespace:
@@ -101,6 +101,9 @@ def parse_batch_args(argv) -> argparse.Namespace:
             parser.add_argument(flag, type=float, default=None)
         elif f.name == "mask_blur":
             parser.add_argument(flag, type=int, default=4)
+        elif f.name == "styles":
+            parser.add_argument(flag, type=lambda text: [s.strip() for s in text.split(",") if s.strip()],
+                                default=None, metavar="NAME[,NAME2]", help="styles from --styles-file, in order")
         else:
             parser.add_argument(flag, type=type(default) if default is not None else str, default=default)
     return parser.parse_args(argv)

@@ -192,3 +192,18 @@ def test_interrupt_stops_the_batch_and_keeps_what_is_saved(engine, tmp_path):
     summary = events[-1]
     assert summary.interrupted and summary.done == ["0.png"]
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["0.png"]
+
+
+def test_cli_applies_styles_from_the_styles_file(tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    noise_image(64, 64).save(src / "a.png")
+    (tmp_path / "styles.csv").write_text('name,prompt,negative_prompt\nFilm,"{prompt}, film grain",blurry\n')
+    finished = subprocess.run([sys.executable, "app.py", "batch", "--input", str(src), "--output", str(out),
+                               "--steps", "2", "--width", "64", "--height", "64", "--prompt", "a cat",
+                               "--styles", "Film", "--styles-file", str(tmp_path / "styles.csv"),
+                               "--ckpt-dir", str(tmp_path / "none")],
+                              cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    with Image.open(out / "a.png") as image:
+        assert image.info["parameters"].startswith("a cat, film grain\nNegative prompt: blurry\n")
