@@ -109,3 +109,49 @@ def write_vae(folder, path, noise=0.0, seed=0):
              for k, v in state.items()}
     save_file({k: v.contiguous() for k, v in vae_to_ldm(state, config).items()}, str(path))
     return path
+
+
+def patterned_fp16(module):
+    """A module built on the meta device, given fp16 storage and cheap, distinct, deterministic weights (a real-sized
+    model without the seconds a random initialisation takes)."""
+    import torch
+
+    module = module.half().to_empty(device="cpu")
+    with torch.no_grad():
+        for i, p in enumerate(module.parameters()):
+            p.copy_(((torch.arange(p.numel(), dtype=torch.float32) % 97 + i) / 97).reshape(p.shape))
+    return module
+
+
+def openclip_layout(state, prefix):
+    """A transformers CLIP text encoder's state dict in OpenCLIP's layout, as SD 2.x and SDXL checkpoints hold their
+    OpenCLIP encoders (q, k and v in one `in_proj`, the projection transposed)."""
+    import torch
+
+    renames = (("self_attn.out_proj", "attn.out_proj"), ("layer_norm1", "ln_1"), ("layer_norm2", "ln_2"),
+               ("mlp.fc1", "mlp.c_fc"), ("mlp.fc2", "mlp.c_proj"))
+    out = {}
+    for key, value in state.items():
+        k = key.removeprefix("text_model.")
+        if k == "embeddings.token_embedding.weight":
+            out[prefix + "token_embedding.weight"] = value
+        elif k == "embeddings.position_embedding.weight":
+            out[prefix + "positional_embedding"] = value
+        elif k.startswith("final_layer_norm."):
+            out[prefix + "ln_final." + k.split(".")[-1]] = value
+        elif k == "text_projection.weight":
+            out[prefix + "text_projection"] = value.T.contiguous()
+        elif k.startswith("encoder.layers."):
+            _, _, layer, rest = k.split(".", 3)
+            base = f"{prefix}transformer.resblocks.{layer}."
+            if rest.startswith("self_attn.q_proj."):
+                kind = rest.rsplit(".", 1)[-1]
+                out[base + f"attn.in_proj_{kind}"] = torch.cat(
+                    [state[key.replace("q_proj", p)] for p in ("q_proj", "k_proj", "v_proj")])
+            elif not rest.startswith(("self_attn.k_proj.", "self_attn.v_proj.")):
+                for old, new in renames:
+                    rest = rest.replace(old, new)
+                out[base + rest] = value
+        else:
+            raise KeyError(f"no OpenCLIP name for {key}")
+    return out

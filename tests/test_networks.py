@@ -14,7 +14,8 @@ from pipelines.model_configs import FAMILIES, family_configs
 from pipelines.models import detect_family, list_checkpoints, model_hash
 from pipelines.networks import short_hash
 from tests.conftest import done_of
-from tests.helpers import noise_image, pixels, write_embedding, write_lora, write_single_file, write_vae
+from tests.helpers import (noise_image, openclip_layout, patterned_fp16, pixels, write_embedding, write_lora,
+                           write_single_file, write_vae)
 
 FAST = dict(steps=6, width=64, height=64, seed=11, denoising_strength=0.9, sampler_name="Euler")
 
@@ -247,38 +248,45 @@ def test_local_configs_have_the_published_sizes():
         assert count(unet) == expected[base] + extra
 
 
-def test_an_sd15_sized_single_file_loads_offline_with_the_kept_configs(tmp_path, monkeypatch):
-    """SD 1.5's full geometry (2 GB in fp16, patterned weights) in A1111's key layout: detected as SD 1.x, loaded
-    with the project's own config folder and CLIP tokenizer, network off, every weight where it belongs."""
+@pytest.mark.parametrize("family", ["v1", "xl_base"])
+def test_full_sized_single_files_load_offline_with_the_kept_configs(tmp_path, monkeypatch, family):
+    """SD 1.5's and SDXL's full geometry (2 and 7 GB in fp16, patterned weights) in the original key layout:
+    detected from the weights, loaded with the project's own config folder and CLIP tokenizers, network off, every
+    weight where diffusers' converter puts it."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     from pipelines.ldm_layout import TEXT_ENCODER_PREFIX, UNET_PREFIX, VAE_PREFIX, unet_to_ldm, vae_to_ldm
-    from pipelines.models import CheckpointInfo, load_model
+    from pipelines.models import _load_single_file
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    configs = family_configs("v1")
-
-    def patterned(module):
-        with torch.no_grad():
-            for i, p in enumerate(module.parameters()):
-                p.copy_((torch.arange(p.numel(), dtype=torch.float32).reshape(p.shape) % 97 + i) / 97)
-        return module.half()
-
+    configs = family_configs(family)
     with torch.device("meta"):
-        parts = (UNet2DConditionModel.from_config(configs["unet"]), AutoencoderKL.from_config(configs["vae"]),
-                 CLIPTextModel(CLIPTextConfig(**configs["text_encoder"])))
-    unet, vae, text = [patterned(m.to_empty(device="cpu")) for m in parts]
-    state = {UNET_PREFIX + k: v for k, v in unet_to_ldm(unet.state_dict(), unet.config).items()}
-    state.update({VAE_PREFIX + k: v for k, v in vae_to_ldm(vae.state_dict(), vae.config).items()})
-    state.update({TEXT_ENCODER_PREFIX + "text_model." + k: v for k, v in text.state_dict().items()})
-    path = tmp_path / "sd15-shaped.safetensors"
+        made = {"unet": UNet2DConditionModel.from_config(configs["unet"]),
+                "vae": AutoencoderKL.from_config(configs["vae"]),
+                "text_encoder": CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))}
+        if family == "xl_base":
+            made["text_encoder_2"] = CLIPTextModelWithProjection(CLIPTextConfig(**configs["text_encoder_2"]))
+    made = {name: patterned_fp16(module) for name, module in made.items()}
+    state = {UNET_PREFIX + k: v for k, v in unet_to_ldm(made["unet"].state_dict(), made["unet"].config).items()}
+    state.update({VAE_PREFIX + k: v for k, v in vae_to_ldm(made["vae"].state_dict(), made["vae"].config).items()})
+    clip_prefix = "conditioner.embedders.0.transformer." if family == "xl_base" else TEXT_ENCODER_PREFIX
+    state.update({clip_prefix + "text_model." + k.removeprefix("text_model."): v
+                  for k, v in made["text_encoder"].state_dict().items()})
+    if family == "xl_base":
+        state.update(openclip_layout(made["text_encoder_2"].state_dict(), "conditioner.embedders.1.model."))
+    path = tmp_path / f"{family}-shaped.safetensors"
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
-    del state
-    assert detect_family(path) == "v1"
+    # keep only the names: the weights are patterned_fp16's again, parameter by parameter (memory for one model)
+    names = {name: [n for n, _ in module.named_parameters()] for name, module in made.items()}
+    del state, made
+    assert detect_family(path) == family
 
-    model = load_model(CheckpointInfo(name="sd15-shaped", title=path.name, path=str(path)), "cpu", half=False)
-    assert model.pipe.tokenizer("a cat, a dog")["input_ids"] == [49406, 320, 2368, 267, 320, 1929, 49407]
-    for name, made in (("unet", unet), ("vae", vae), ("text_encoder", text)):
-        loaded = getattr(model.pipe, name).state_dict()
-        assert all(torch.equal(loaded[k].half(), v) for k, v in made.state_dict().items()), name
+    pipe = _load_single_file(path, torch.float16)  # what load_model does for a file, at half the memory
+    assert (getattr(pipe, "text_encoder_2", None) is not None) == (family == "xl_base")
+    assert pipe.tokenizer("a cat, a dog")["input_ids"] == [49406, 320, 2368, 267, 320, 1929, 49407]
+    for name, parameters in names.items():
+        loaded = getattr(pipe, name).state_dict()
+        for i, n in enumerate(parameters):
+            expected = ((torch.arange(loaded[n].numel(), dtype=torch.float32) % 97 + i) / 97).half()
+            assert torch.equal(loaded[n].flatten(), expected), (name, n)
