@@ -129,8 +129,8 @@ def test_sdxl_loras_with_original_block_names_and_two_encoder_embeddings(models_
         assert not np.array_equal(picture("a cat zzxl <lora:xl:1>"), plain)
         assert all(torch.equal(before[k], v) for k, v in engine.model.pipe.unet.state_dict().items())
         generator = torch.Generator().manual_seed(0)
-        save_file({"clip_l": torch.randn(2, 32, generator=generator), "clip_g": torch.randn(2, 32, generator=generator)},
-                  str(tmp_path / "embeddings" / "zzxl.safetensors"))
+        vectors = {"clip_l": torch.randn(2, 32, generator=generator), "clip_g": torch.randn(2, 32, generator=generator)}
+        save_file(vectors, str(tmp_path / "embeddings" / "zzxl.safetensors"))
         assert not np.array_equal(picture("a cat zzxl"), plain)
     finally:
         engine.close()

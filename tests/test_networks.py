@@ -14,8 +14,16 @@ from pipelines.model_configs import FAMILIES, family_configs
 from pipelines.models import detect_family, list_checkpoints, model_hash
 from pipelines.networks import short_hash
 from tests.conftest import done_of
-from tests.helpers import (noise_image, openclip_layout, patterned_fp16, pixels, write_embedding, write_lora,
-                           write_single_file, write_vae)
+from tests.helpers import (
+    noise_image,
+    openclip_layout,
+    patterned_fp16,
+    pixels,
+    write_embedding,
+    write_lora,
+    write_single_file,
+    write_vae,
+)
 
 FAST = dict(steps=6, width=64, height=64, seed=11, denoising_strength=0.9, sampler_name="Euler")
 
