@@ -152,7 +152,12 @@ def text_encoder_dims(pipe) -> List[int]:
 
 _LORA_SUFFIXES = {".lora_down.weight": "down", ".lora_up.weight": "up", ".alpha": "alpha",
                   ".lora_A.weight": "down", ".lora_B.weight": "up",
-                  ".lora.down.weight": "down", ".lora.up.weight": "up"}
+                  ".lora.down.weight": "down", ".lora.up.weight": "up",
+                  # LyCORIS, as A1111's built-in Lora extension reads it: LoHa, LoKr, full weight differences
+                  ".hada_w1_a": "hada_w1_a", ".hada_w1_b": "hada_w1_b", ".hada_w2_a": "hada_w2_a",
+                  ".hada_w2_b": "hada_w2_b", ".hada_t1": "hada_t1", ".hada_t2": "hada_t2",
+                  ".lokr_w1": "lokr_w1", ".lokr_w1_a": "lokr_w1_a", ".lokr_w1_b": "lokr_w1_b", ".lokr_w2": "lokr_w2",
+                  ".lokr_w2_a": "lokr_w2_a", ".lokr_w2_b": "lokr_w2_b", ".lokr_t2": "lokr_t2", ".diff": "diff"}
 
 
 @dataclass
@@ -200,6 +205,32 @@ def lora_delta(down: torch.Tensor, up: torch.Tensor, alpha: Optional[torch.Tenso
     return delta.reshape(shape) * scale
 
 
+def network_delta(parts: Dict[str, torch.Tensor], shape) -> Optional[torch.Tensor]:
+    """The weight change of one layer's LoRA, LoHa, LoKr or full difference (A1111's `network_*.py` formulas);
+    None for a kind not handled (the Tucker-decomposed convolution variants)."""
+    alpha = parts.get("alpha")
+    if "down" in parts and "up" in parts:
+        return lora_delta(parts["down"], parts["up"], alpha, shape)
+    if "diff" in parts:
+        return parts["diff"].float().reshape(shape)
+    if "hada_w1_a" in parts and "hada_t1" not in parts:
+        w1 = parts["hada_w1_a"].float() @ parts["hada_w1_b"].float()
+        w2 = parts["hada_w2_a"].float() @ parts["hada_w2_b"].float()
+        scale = float(alpha) / parts["hada_w1_b"].shape[0] if alpha is not None else 1.0
+        return (w1 * w2).reshape(shape) * scale
+    if ("lokr_w1" in parts or "lokr_w1_a" in parts) and "lokr_t2" not in parts:
+        w1 = parts["lokr_w1"] if "lokr_w1" in parts else parts["lokr_w1_a"] @ parts["lokr_w1_b"]
+        w2 = parts["lokr_w2"] if "lokr_w2" in parts else parts["lokr_w2_a"] @ parts["lokr_w2_b"]
+        w1, w2 = w1.float(), w2.float()
+        rank = parts["lokr_w1_b"].shape[0] if "lokr_w1_b" in parts else \
+            parts["lokr_w2_b"].shape[0] if "lokr_w2_b" in parts else None
+        scale = float(alpha) / rank if alpha is not None and rank else 1.0
+        if w2.dim() == 4:
+            w1 = w1[:, :, None, None]
+        return torch.kron(w1, w2).reshape(shape) * scale
+    return None
+
+
 @dataclass
 class LoadedLora:
     name: str
@@ -218,7 +249,8 @@ def read_lora(name: str, path: Path) -> LoadedLora:
                 lora.groups.setdefault(prefix, {})[role] = tensor
                 break
     if not lora.groups:
-        raise ModelLoadError(f"LoRA {name}: {path.name} has no LoRA weights (lora_down/lora_up or lora_A/lora_B)")
+        raise ModelLoadError(f"LoRA {name}: {path.name} has no LoRA weights (lora_down/lora_up, lora_A/lora_B, "
+                             "LoHa or LoKr)")
     return lora
 
 
@@ -267,19 +299,26 @@ class LoraLibrary:
                     unmatched = 0
                     for prefix, parts in lora.groups.items():
                         target = targets.get(prefix)
-                        if target is None or "down" not in parts or "up" not in parts:
+                        if target is None:
                             unmatched += 1
                             continue
                         multiplier = te_weight if target.part == "te" else unet_weight
                         if multiplier == 0:
                             continue
                         weight = target.module.weight
+                        try:
+                            delta = network_delta(parts, weight.shape)
+                        except (RuntimeError, KeyError):  # another model's shapes, or an incomplete layer
+                            delta = None
+                        if delta is None:
+                            unmatched += 1
+                            continue
                         if id(weight) not in saved:
                             saved[id(weight)] = (weight, weight.detach().clone())
-                        delta = lora_delta(parts["down"], parts["up"], parts.get("alpha"), weight.shape)
                         weight.add_((delta * multiplier).to(weight.device, weight.dtype))
                     if unmatched and notice:
-                        notice(f"LoRA {name}: {unmatched} of {len(lora.groups)} layers do not match this model")
+                        notice(f"LoRA {name}: {unmatched} of {len(lora.groups)} layers left out (not in this model, "
+                               "of other shapes, or of a kind not supported)")
             yield loaded
         finally:
             with torch.no_grad():

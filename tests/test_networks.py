@@ -87,6 +87,37 @@ def test_lora_unet_and_text_encoder_weights_are_separate(lib_engine):
     assert len({a.tobytes() for a in (plain, te_only, unet_only, both)}) == 4
 
 
+def test_loha_lokr_and_full_differences_follow_a1111s_formulas(lib_engine, dirs):
+    """LyCORIS files in models/Lora: LoHa (w1a w1b) * (w2a w2b) * alpha / rank, LoKr kron(w1, w2a w2b) * alpha / rank,
+    and a full difference, each times the prompt's weight, on one attention layer; the weight is back after."""
+    pipe = lib_engine.model.pipe
+    layer = "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q"
+    module = pipe.unet.get_submodule(layer)
+    key = "lora_unet_" + layer.replace(".", "_")
+    out_features, in_features = module.weight.shape
+    g = torch.Generator().manual_seed(3)
+    w1a, w1b, w2a, w2b = (torch.randn(out_features, 2, generator=g), torch.randn(2, in_features, generator=g),
+                          torch.randn(out_features, 2, generator=g), torch.randn(2, in_features, generator=g))
+    k1, k2a, k2b = (torch.randn(4, 4, generator=g), torch.randn(out_features // 4, 2, generator=g),
+                    torch.randn(2, in_features // 4, generator=g))
+    diff = torch.randn(out_features, in_features, generator=g)
+    files = {
+        "loha": ({f"{key}.hada_w1_a": w1a, f"{key}.hada_w1_b": w1b, f"{key}.hada_w2_a": w2a, f"{key}.hada_w2_b": w2b,
+                  f"{key}.alpha": torch.tensor(1.0)}, (w1a @ w1b) * (w2a @ w2b) * 0.5),
+        "lokr": ({f"{key}.lokr_w1": k1, f"{key}.lokr_w2_a": k2a, f"{key}.lokr_w2_b": k2b,
+                  f"{key}.alpha": torch.tensor(1.0)}, torch.kron(k1, k2a @ k2b) * 0.5),
+        "full": ({f"{key}.diff": diff}, diff),
+    }
+    before = module.weight.detach().clone()
+    plain, _ = run(lib_engine)
+    for name, (tensors, delta) in files.items():
+        save_file(tensors, str(dirs / "Lora" / f"{name}.safetensors"))
+        with lib_engine.library.loras.applied(pipe, [(name, 0.7, 0.7)]):
+            assert torch.allclose(module.weight, before + 0.7 * delta, atol=1e-5), name
+        assert torch.equal(module.weight, before)
+        assert not np.array_equal(run(lib_engine, f"a cat <lora:{name}:1>")[0], plain), name
+
+
 def test_unknown_lora_names_the_known_ones(lib_engine):
     events = list(lib_engine.run(Job(prompt="<lora:nope:1>", width=64, height=64, steps=1)))
     assert isinstance(events[-1], Failed) and events[-1].invalid
