@@ -219,9 +219,9 @@ def network_delta(parts: Dict[str, torch.Tensor], shape) -> Optional[torch.Tenso
         scale = float(alpha) / parts["hada_w1_b"].shape[0] if alpha is not None else 1.0
         return (w1 * w2).reshape(shape) * scale
     if ("lokr_w1" in parts or "lokr_w1_a" in parts) and "lokr_t2" not in parts:
-        w1 = parts["lokr_w1"] if "lokr_w1" in parts else parts["lokr_w1_a"] @ parts["lokr_w1_b"]
-        w2 = parts["lokr_w2"] if "lokr_w2" in parts else parts["lokr_w2_a"] @ parts["lokr_w2_b"]
-        w1, w2 = w1.float(), w2.float()
+        f = {k: v.float() for k, v in parts.items()}
+        w1 = f["lokr_w1"] if "lokr_w1" in f else f["lokr_w1_a"] @ f["lokr_w1_b"]
+        w2 = f["lokr_w2"] if "lokr_w2" in f else f["lokr_w2_a"] @ f["lokr_w2_b"]
         rank = parts["lokr_w1_b"].shape[0] if "lokr_w1_b" in parts else \
             parts["lokr_w2_b"].shape[0] if "lokr_w2_b" in parts else None
         scale = float(alpha) / rank if alpha is not None and rank else 1.0
@@ -235,7 +235,7 @@ def network_delta(parts: Dict[str, torch.Tensor], shape) -> Optional[torch.Tenso
 class LoadedLora:
     name: str
     path: Path
-    groups: Dict[str, Dict[str, torch.Tensor]] = field(default_factory=dict)  # prefix -> down/up/alpha
+    groups: Dict[str, Dict[str, torch.Tensor]] = field(default_factory=dict)  # layer prefix -> role -> tensor
 
 
 def read_lora(name: str, path: Path) -> LoadedLora:
