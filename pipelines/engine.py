@@ -254,7 +254,6 @@ class Engine:
             handle.emit(Failed(_describe_failure(e)))
             _free_memory()
 
-
     def _switch_for(self, handle: JobHandle) -> Optional[CheckpointInfo]:
         """A job's `override_settings.sd_model_checkpoint`: load that model for it; the model to go back to after."""
         wanted = handle.job.override_settings.get("sd_model_checkpoint")

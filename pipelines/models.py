@@ -77,9 +77,10 @@ def resolve_checkpoint(spec: Optional[str], ckpt_dir: Optional[str]) -> Checkpoi
     for info in listed:
         if bare in (info.title, info.name, info.path):
             return info
-    for info in listed:  # a short hash alone, as A1111 accepts it
-        if re.fullmatch(r"[0-9a-f]{8,64}", spec) and (known_hash(info) or "").startswith(spec):
-            return info
+    if re.fullmatch(r"[0-9a-f]{8,64}", spec):  # a short hash alone, as A1111 accepts it
+        for info in listed:
+            if (known_hash(info) or "").startswith(spec):
+                return info
     if spec.startswith(BUILTIN_PREFIX):
         raise ModelLoadError(f"unknown built-in model {spec!r}; known: "
                              + ", ".join(BUILTIN_PREFIX + v for v in BUILTIN_VARIANTS))
