@@ -1,4 +1,4 @@
-"""Entry point: A1111-style flags, one engine, the UI (and the API) on one server; or a headless batch.
+"""Entry point: A1111-style flags, one set of services, the UI (and the API) on one server; or a headless batch.
 
     python app.py [--listen] [--port 7860] [--ckpt PATH|builtin:tiny] [--api] ...   (python app.py --help)
     python app.py batch --input DIR --output DIR [--mask-dir DIR] [--prompt TEXT] ...   (python app.py batch --help)
@@ -10,21 +10,10 @@ import logging
 import os
 import sys
 
+import cli
+
 log = logging.getLogger("app")
 PROJECT_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def add_library_arguments(parser: argparse.ArgumentParser) -> None:
-    """A1111's folders for LoRAs, embeddings and VAEs, and its styles file."""
-    parser.add_argument("--lora-dir", default="models/Lora", help="LoRA files used by <lora:name:weight> in prompts")
-    parser.add_argument("--embeddings-dir", default="embeddings", help="textual-inversion embeddings")
-    parser.add_argument("--vae-dir", default="models/VAE", help="VAE files for the sd_vae setting")
-    parser.add_argument("--styles-file", default="styles.csv", help="prompt styles (name, prompt, negative_prompt)")
-
-
-def library_dirs(args: argparse.Namespace) -> dict:
-    return dict(lora_dir=args.lora_dir, embeddings_dir=args.embeddings_dir, vae_dir=args.vae_dir,
-                styles_file=args.styles_file)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,7 +24,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="a diffusers model folder, a title under --ckpt-dir, a hub id, or builtin:tiny "
                              "(default: the first model under --ckpt-dir, else the built-in model)")
     parser.add_argument("--ckpt-dir", default="models/Stable-diffusion", help="where checkpoints are listed from")
-    add_library_arguments(parser)
+    cli.add_library_arguments(parser)
     parser.add_argument("--outdir", default="outputs", help="root of img2img-images/ and img2img-grids/")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the first available)")
     parser.add_argument("--no-half", action="store_true", help="keep the model in fp32 on a GPU")
@@ -58,85 +47,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-JOB_FLAG_FIELDS = ("prompt", "negative_prompt", "resize_mode", "width", "height", "scale_by", "denoising_strength",
-                   "mask_blur", "inpainting_fill", "inpaint_full_res", "inpaint_full_res_padding",
-                   "inpainting_mask_invert", "initial_noise_multiplier", "sampler_name", "scheduler", "steps",
-                   "cfg_scale", "seed", "subseed", "subseed_strength", "seed_resize_from_h", "seed_resize_from_w",
-                   "n_iter", "batch_size", "styles")
-
-
-def parse_batch_args(argv) -> argparse.Namespace:
-    """`app.py batch`: the Batch tab without a browser, for cron jobs and scripts; a flag for every Job field."""
-    import dataclasses
-
-    from modes.batch import PNG_INFO_FIELDS
-    from pipelines import Job
-
-    parser = argparse.ArgumentParser(prog="app.py batch", description="img2img / inpaint over a folder of pictures")
-    parser.add_argument("--input", required=True, help="folder of pictures, read recursively")
-    parser.add_argument("--output", default="", help="output folder, mirroring the input's tree and names "
-                                                     "(default: outputs/img2img-images/<date>/)")
-    parser.add_argument("--mask-dir", default="", help="masks matched by file stem, or one mask for every picture")
-    parser.add_argument("--png-info", action="store_true", help="take parameters from each picture's infotext")
-    parser.add_argument("--png-info-dir", default="", help="... or from the file of the same name in this folder")
-    parser.add_argument("--png-info-fields", default="Prompt,Negative prompt,Seed,CFG scale,Sampler,Steps",
-                        help=f"comma-separated, of: {', '.join(PNG_INFO_FIELDS)}")
-    parser.add_argument("--no-resume", action="store_true", help="process pictures whose outputs already exist")
-    parser.add_argument("--ckpt", default=None)
-    parser.add_argument("--ckpt-dir", default="models/Stable-diffusion")
-    add_library_arguments(parser)
-    parser.add_argument("--outdir", default="outputs", help="used when --output is empty")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--no-half", action="store_true")
-    parser.add_argument("--no-half-vae", action="store_true")
-    defaults = Job()
-    for f in dataclasses.fields(Job):
-        if f.name not in JOB_FLAG_FIELDS:
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        default = getattr(defaults, f.name)
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        elif f.name in ("scale_by", "initial_noise_multiplier"):
-            parser.add_argument(flag, type=float, default=None)
-        elif f.name == "mask_blur":
-            parser.add_argument(flag, type=int, default=4)
-        elif f.name == "styles":
-            parser.add_argument(flag, type=lambda text: [s.strip() for s in text.split(",") if s.strip()],
-                                default=None, metavar="NAME[,NAME2]", help="styles from --styles-file, in order")
-        else:
-            parser.add_argument(flag, type=type(default) if default is not None else str, default=default)
-    return parser.parse_args(argv)
-
-
-def run_batch(argv) -> int:
-    args = parse_batch_args(argv)
-    quiet_libraries()
-    from modes.batch import BatchPathError, BatchRun, BatchSettings, BatchSummary, ConsoleProgress
-    from pipelines import Engine, ModelLoadError
-
-    params = {name: getattr(args, name) for name in JOB_FLAG_FIELDS if getattr(args, name) is not None}
-    settings = BatchSettings(input_dir=args.input, output_dir=args.output, mask_dir=args.mask_dir,
-                             png_info=args.png_info or bool(args.png_info_dir), png_info_dir=args.png_info_dir,
-                             png_info_fields=[f.strip() for f in args.png_info_fields.split(",") if f.strip()],
-                             resume=not args.no_resume)
-    try:
-        engine = Engine(ckpt=args.ckpt, ckpt_dir=args.ckpt_dir, outdir=args.outdir, device=args.device,
-                        half=not args.no_half, half_vae=not args.no_half_vae, **library_dirs(args))
-        run = BatchRun(engine, settings, params)
-    except (ModelLoadError, BatchPathError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    show = ConsoleProgress(sys.stderr)
-    summary = None
-    for event in run:
-        show(event)
-        if isinstance(event, BatchSummary):
-            summary = event
-    engine.close()
-    return 1 if summary is None or summary.failed or summary.interrupted else 0
-
-
 def parse_credentials(text: str) -> dict:
     """"user:pass,user2:pass2" -> {user: pass}; a password may contain colons."""
     credentials = {}
@@ -148,36 +58,35 @@ def parse_credentials(text: str) -> dict:
     return credentials
 
 
-def build_engine(args: argparse.Namespace, settings):
-    from pipelines import Engine
+def build_services(args: argparse.Namespace, settings):
+    from pipelines import Placement, build_services
     offload = "model" if args.medvram else "sequential" if args.lowvram else None
-    return Engine(ckpt=args.ckpt or settings.get("sd_model_checkpoint"), ckpt_dir=args.ckpt_dir, outdir=args.outdir,
-                  device=args.device, half=not args.no_half, half_vae=not args.no_half_vae, offload=offload,
-                  options=settings.options(), **library_dirs(args))
+    return build_services(args.ckpt or settings.get("sd_model_checkpoint"), cli.folders(args),
+                          Placement(args.device, not args.no_half, not args.no_half_vae, offload), settings)
 
 
-def build_app(engine, settings, args: argparse.Namespace):
+def build_app(services, args: argparse.Namespace):
     from fastapi import FastAPI
 
     app = FastAPI(title="img2img webui", docs_url="/docs")
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "model": engine.checkpoint.title if engine.checkpoint else None}
+        return {"status": "ok", "model": services.models.title}
 
     if args.api or args.nowebui:
         from api import mount_api
         # Without --api-auth, a login set for the UI guards the API too: no side door around the password.
         api_auth = args.api_auth or args.gradio_auth
         flags = {k: ("<hidden>" if k.endswith("_auth") and v else v) for k, v in vars(args).items()}  # no passwords
-        mount_api(app, engine, settings, flags, parse_credentials(api_auth) if api_auth else None)
+        mount_api(app, services, flags, parse_credentials(api_auth) if api_auth else None)
     if not args.nowebui:
         import gradio as gr
 
-        from ui.blocks import CSS, KEYS_JS, build_blocks
+        from ui import CSS, KEYS_JS, build_page
         roots = [r.strip() for r in args.batch_roots.split(",") if r.strip()] if args.batch_roots else \
             [os.path.join(PROJECT_DIR, "inputs"), os.path.join(PROJECT_DIR, "outputs")]
-        blocks = build_blocks(engine, roots, args.hide_ui_dir_config)
+        blocks = build_page(services, roots, args.hide_ui_dir_config)
         # A bounded queue: past it, Gradio answers that the server is busy instead of piling work up.
         blocks.queue(default_concurrency_limit=16, max_size=args.queue_size)
         ui_auth = list(parse_credentials(args.gradio_auth).items()) if args.gradio_auth else None
@@ -200,7 +109,8 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["batch"]:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        return run_batch(argv[1:])
+        quiet_libraries()
+        return cli.run_batch(argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     quiet_libraries()
@@ -210,11 +120,11 @@ def main(argv=None) -> int:
     from pipelines.settings import SettingsStore
     settings = SettingsStore(args.ui_settings_file)
     try:
-        engine = build_engine(args, settings)
+        services = build_services(args, settings)
     except ModelLoadError as e:
         log.error("%s", e)
         return 2
-    app = build_app(engine, settings, args)
+    app = build_app(services, args)
     host = "0.0.0.0" if args.listen else "127.0.0.1"
     print(f"Running on local URL:  http://127.0.0.1:{args.port}", flush=True)
     if args.listen:
@@ -224,7 +134,7 @@ def main(argv=None) -> int:
             print("WARNING: --listen without --gradio-auth: anyone on the network can use this server, see every "
                   "generated picture and fill the GPU queue. Add --gradio-auth user:password.", flush=True)
     uvicorn.run(app, host=host, port=args.port, log_level="warning")
-    engine.close()
+    services.close()
     return 0
 
 

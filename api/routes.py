@@ -1,15 +1,13 @@
-"""A1111's `/sdapi/v1` routes: a thin layer that turns requests into Jobs for the engine and events into A1111's
-response shapes. Jobs queue in the engine like the UI's; each caller (its API user, else its address) sees and
-interrupts only its own."""
+"""A1111's `/sdapi/v1` routes: a thin layer that turns requests into Jobs for the queue and events into A1111's
+response shapes. Jobs queue with the page's; each caller (its API user, else its address) is the owner of its jobs,
+and sees and interrupts only its own."""
 from __future__ import annotations
 
 import json
 import logging
 import os
 import secrets
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -19,40 +17,22 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
-from pipelines import (SCHEDULES, Done, Engine, Failed, ImageInputError, Job, JobError, ModelLoadError, Progress,
-                       Queued, parse_generation_parameters)
+from pipelines import (SCHEDULES, Done, Failed, ImageInputError, Job, JobError, ModelLoadError, Services,
+                       parse_generation_parameters)
 from pipelines.models import known_hash
-from pipelines.networks import text_encoder_dims
 from pipelines.noise import fixed_seed
 from pipelines.samplers import SAMPLERS
-from pipelines.settings import SettingsStore
 
 from .images import decode_image, encode_image, optional_image
-from .schema import Img2ImgRequest, PngInfoRequest, Txt2ImgRequest
+from .schema import Img2ImgRequest, PngInfoRequest, Txt2ImgRequest, job_params
 
 log = logging.getLogger(__name__)
 PREFIX = "/sdapi/v1"
 
 
-@dataclass
-class Tracker:
-    """What `/progress` reports about one running request."""
-    handle: Any
-    started: float = field(default_factory=time.time)
-    step: int = 0
-    steps: int = 0
-    job_no: int = 0
-    job_count: int = 1
-    position: int = 0
-    preview: Any = None
-
-
 class Api:
-    def __init__(self, engine: Engine, settings: SettingsStore, cmd_flags: Dict[str, Any],
-                 auth: Optional[Dict[str, str]] = None):
-        self.engine, self.settings, self.cmd_flags, self.auth = engine, settings, cmd_flags, auth
-        self._trackers: Dict[str, List[Tracker]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, services: Services, cmd_flags: Dict[str, Any], auth: Optional[Dict[str, str]] = None):
+        self.services, self.cmd_flags, self.auth = services, cmd_flags, auth
         self.router = APIRouter(prefix=PREFIX, dependencies=[Depends(self.caller)])
         r = self.router
         r.add_api_route("/img2img", self.img2img, methods=["POST"])
@@ -102,7 +82,7 @@ class Api:
 
     def img2img(self, req: Img2ImgRequest, request: Request):
         self.check_scripts(req)
-        allow_urls = bool(self.settings.get("api_enable_requests"))
+        allow_urls = bool(self.services.settings.get("api_enable_requests"))
         if not req.init_images:
             raise HTTPException(404, "Init image not found")
         try:
@@ -117,12 +97,7 @@ class Api:
             mask = optional_image(req.mask, "mask", allow_urls)
         except ImageInputError as e:
             raise HTTPException(422, str(e)) from None
-        params = self.job_params(req) | dict(
-            resize_mode=req.resize_mode, denoising_strength=req.denoising_strength, mask_blur_x=req.mask_blur_x,
-            mask_blur_y=req.mask_blur_y, mask_blur=req.mask_blur, mask_round=req.mask_round,
-            inpainting_fill=req.inpainting_fill, inpaint_full_res=req.inpaint_full_res,
-            inpaint_full_res_padding=req.inpaint_full_res_padding, inpainting_mask_invert=req.inpainting_mask_invert,
-            initial_noise_multiplier=req.initial_noise_multiplier)
+        params = job_params(req)
         if masks is None:
             jobs = [Job(init_images=images, mask=mask, **params)]
         else:  # one job per (picture, mask) pair, seeds continuing from one to the next
@@ -137,18 +112,8 @@ class Api:
 
     def txt2img(self, req: Txt2ImgRequest, request: Request):
         self.check_scripts(req)
-        done = self.run(request.state.owner, Job(**self.job_params(req)))
+        done = self.run(request.state.owner, Job(**job_params(req)))
         return self.response([done], req.model_dump(), req.send_images)
-
-    def job_params(self, req) -> Dict[str, Any]:
-        return dict(prompt=req.prompt, negative_prompt=req.negative_prompt, styles=req.styles or [],
-                    sampler_name=req.sampler_name or req.sampler_index or "Euler",
-                    scheduler=req.scheduler or "Automatic",
-                    steps=req.steps, cfg_scale=req.cfg_scale, seed=req.seed, subseed=req.subseed,
-                    subseed_strength=req.subseed_strength, seed_resize_from_h=req.seed_resize_from_h,
-                    seed_resize_from_w=req.seed_resize_from_w, n_iter=req.n_iter, batch_size=req.batch_size,
-                    width=req.width, height=req.height, override_settings=req.override_settings or {},
-                    do_not_save_samples=not req.save_images, do_not_save_grid=not req.save_images)
 
     def check_scripts(self, req) -> None:
         if req.script_name and req.script_name.lower() != "none":
@@ -157,22 +122,8 @@ class Api:
             log.warning("alwayson_scripts: %r is not a script of this server; ignored", title)
 
     def run(self, owner: str, job: Job) -> Done:
-        handle = self.engine.submit(job, owner)
-        tracker = Tracker(handle, job_count=job.n_iter)
-        with self._lock:
-            self._trackers.setdefault(owner, []).append(tracker)
-        try:
-            for event in handle:
-                if isinstance(event, Queued):
-                    tracker.position = event.position
-                elif isinstance(event, Progress):
-                    tracker.position = 0
-                    tracker.step, tracker.steps, tracker.job_no = event.step, event.steps, event.job_no
-                    if event.preview is not None:
-                        tracker.preview = event.preview
-        finally:
-            with self._lock:
-                self._trackers[owner].remove(tracker)
+        for event in self.services.queue.submit(job, owner):
+            pass
         if isinstance(event, Failed):
             raise HTTPException(422 if event.invalid else 500, event.error)
         return event
@@ -194,37 +145,26 @@ class Api:
     # -- progress ----------------------------------------------------------------------------------------------------
 
     def progress(self, request: Request, skip_current_image: bool = False):
-        with self._lock:
-            trackers = list(self._trackers.get(request.state.owner, []))
+        report = self.services.queue.progress(request.state.owner)
         idle = {"skipped": False, "interrupted": False, "stopping_generation": False, "job": "", "job_count": 0,
                 "job_timestamp": "0", "job_no": 0, "sampling_step": 0, "sampling_steps": 0}
-        if not trackers:
+        if report is None:
             return {"progress": 0, "eta_relative": 0, "state": idle, "current_image": None, "textinfo": None}
-        t = trackers[0]
-        done = (t.job_no + (t.step / t.steps if t.steps else 0)) / max(t.job_count, 1)
-        elapsed = time.time() - t.started
-        control = t.handle.control
-        state = dict(idle, skipped=control.skipped.is_set(), interrupted=control.interrupted.is_set(),
-                     job=f"{t.job_no + 1}/{t.job_count}", job_count=t.job_count, job_no=t.job_no,
-                     job_timestamp=time.strftime("%Y%m%d%H%M%S", time.localtime(t.started)),
-                     sampling_step=t.step, sampling_steps=t.steps)
-        image = None if skip_current_image or t.preview is None else encode_image(t.preview)
-        text = f"In queue: {t.position} ahead" if t.position else None
-        return {"progress": done, "eta_relative": elapsed / done - elapsed if done > 0 else 0, "state": state,
-                "current_image": image, "textinfo": text}
-
-    def _own_handles(self, request: Request):
-        with self._lock:
-            return [t.handle for t in self._trackers.get(request.state.owner, [])]
+        state = dict(idle, skipped=report.skipped, interrupted=report.interrupted,
+                     job=f"{report.job_no + 1}/{report.job_count}", job_count=report.job_count, job_no=report.job_no,
+                     job_timestamp=time.strftime("%Y%m%d%H%M%S", time.localtime(report.started)),
+                     sampling_step=report.step, sampling_steps=report.steps)
+        image = None if skip_current_image or report.preview is None else encode_image(report.preview)
+        text = f"In queue: {report.position} ahead" if report.position else None
+        return {"progress": report.fraction, "eta_relative": report.eta, "state": state, "current_image": image,
+                "textinfo": text}
 
     def interrupt(self, request: Request):
-        for handle in self._own_handles(request):
-            handle.interrupt()
+        self.services.queue.interrupt(request.state.owner)
         return {}
 
     def skip(self, request: Request):
-        for handle in self._own_handles(request):
-            handle.skip()
+        self.services.queue.skip(request.state.owner)
         return None
 
     # -- information -------------------------------------------------------------------------------------------------
@@ -241,27 +181,15 @@ class Api:
         return {"info": text, "items": items, "parameters": parse_generation_parameters(text) if text else {}}
 
     def get_options(self):
-        values = dict(self.settings.values)
-        values["sd_model_checkpoint"] = self.engine.checkpoint.title if self.engine.checkpoint else None
-        return values
+        return self.services.setting_values()
 
     def set_options(self, changes: Dict[str, Any] = Body(...)):
-        if "sd_vae" in changes and self.engine.checkpoint is not None:
-            try:
-                self.engine.library.resolve_vae(changes["sd_vae"], self.engine.checkpoint)
-            except JobError as e:
-                raise HTTPException(422, str(e)) from None
-        checkpoint = changes.get("sd_model_checkpoint")
-        if checkpoint and (self.engine.checkpoint is None or checkpoint != self.engine.checkpoint.title):
-            try:
-                changes = dict(changes, sd_model_checkpoint=self.engine.load_checkpoint(checkpoint).info.title)
-            except ModelLoadError as e:
-                raise HTTPException(400, str(e)) from None
         try:
-            self.settings.update(changes)
+            self.services.update_settings(changes)
+        except ModelLoadError as e:
+            raise HTTPException(400, str(e)) from None
         except JobError as e:
             raise HTTPException(422, str(e)) from None
-        self.engine.options = self.settings.options()
         return None
 
     @staticmethod
@@ -282,7 +210,7 @@ class Api:
 
     def sd_models(self):
         models = []
-        for info in self.engine.checkpoints():
+        for info in self.services.models.checkpoints():
             sha256 = known_hash(info)
             models.append({"title": info.title, "model_name": info.name, "hash": sha256[:10] if sha256 else None,
                            "sha256": sha256, "filename": info.path, "config": None})
@@ -290,19 +218,17 @@ class Api:
 
     def sd_vae(self):
         return [{"model_name": Path(name).stem, "filename": str(path)}
-                for name, path in self.engine.library.vaes().items()]
+                for name, path in self.services.models.vaes().items()]
 
     def loras(self):
         """As A1111's Lora extension lists them; `metadata` is the file's safetensors metadata (kohya's ss_* keys)."""
         listed = []
-        for name, path in self.engine.library.loras.available().items():
+        for name, path in self.services.models.loras().items():
             listed.append({"name": name, "alias": name, "path": str(path), "metadata": safetensors_metadata(path)})
         return listed
 
     def embeddings(self):
-        model = self.engine.model
-        dims = text_encoder_dims(model.pipe) if model is not None else []
-        loaded, skipped = self.engine.library.embeddings.split(dims)
+        loaded, skipped = self.services.models.embeddings()
 
         def describe(e):
             return {"step": e.step, "sd_checkpoint": e.checkpoint, "sd_checkpoint_name": e.checkpoint_name,
@@ -312,7 +238,7 @@ class Api:
 
     def prompt_styles(self):
         return [{"name": s.name, "prompt": s.prompt, "negative_prompt": s.negative_prompt}
-                for s in self.engine.styles.styles().values()]
+                for s in self.services.prompts.styles().values()]
 
     @staticmethod
     def memory():
@@ -336,12 +262,12 @@ class Api:
             "events": {"retries": stats.get("num_alloc_retries", 0), "oom": stats.get("num_ooms", 0)}}}
 
     def unload_checkpoint(self):
-        self.engine.unload_checkpoint()
+        self.services.models.unload()
         return {}
 
     def reload_checkpoint(self):
         try:
-            self.engine.reload_checkpoint()
+            self.services.models.reload()
         except ModelLoadError as e:
             raise HTTPException(500, str(e)) from None
         return {}
@@ -363,10 +289,10 @@ def _error(status: int, error: str, detail: Any, body: Any, errors: Any, headers
                         content=jsonable_encoder({"error": error, "detail": detail, "body": body, "errors": errors}))
 
 
-def mount_api(app: FastAPI, engine: Engine, settings: SettingsStore, cmd_flags: Dict[str, Any],
+def mount_api(app: FastAPI, services: Services, cmd_flags: Dict[str, Any],
               auth: Optional[Dict[str, str]] = None) -> Api:
     """Add the routes to `app`, with A1111's error shape `{error, detail, body, errors}` on them."""
-    api = Api(engine, settings, cmd_flags, auth)
+    api = Api(services, cmd_flags, auth)
     app.include_router(api.router)
 
     @app.exception_handler(HTTPException)

@@ -1,43 +1,54 @@
-"""Request bodies of A1111's `/sdapi/v1` generation routes, with A1111's API defaults (which differ from the UI's:
-50 steps, Euler, masked content fill, only masked with padding 0). Unknown fields are ignored, as A1111 ignores them."""
+"""Request bodies of A1111's `/sdapi/v1` generation routes. The fields that are `Job` parameters are made from their
+one declaration (pipelines/job.py): A1111's API defaults (which differ from the page's: 50 steps, Euler, masked content
+fill, only masked with padding 0) and the valid bounds, visible in `/openapi.json`. The rest are A1111's own request
+fields. Unknown fields are ignored, as A1111 ignores them."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from pipelines import Job, Param, declared
+
+SAMPLER_INDEX_DEFAULT = "Euler"  # A1111's `sampler_index`, used when a request names no `sampler_name`
 
 
-class GenerationRequest(BaseModel):
+def api_type(param: Param) -> Any:
+    kind = {list: List[str], dict: Dict[str, Any]}.get(param.type, param.type)
+    kind = int if param.is_number and param.type is not float else kind
+    return Optional[kind] if param.optional or param.api_value is None else kind
+
+
+def api_field(param: Param) -> Tuple[Any, Any]:
+    """(type, pydantic Field) of one declared parameter, with its API default, bounds and description."""
+    description = param.label + (f": {param.help}" if param.help else "")
+    if param.is_number and param.type is not float and param.choice_list():
+        description += " (" + ", ".join(f"{i}: {w}" for i, w in enumerate(param.choice_list())) + ")"
+    low, high = param.bounds if param.is_number else (None, None)
+    default = param.api_value
+    default = int(default) if param.is_number and param.type is not float and default is not None else default
+    if isinstance(default, (list, dict)):
+        return api_type(param), Field(default_factory=lambda: type(default)(default), description=description)
+    return api_type(param), Field(default=default, ge=low, le=high, description=description)
+
+
+def declared_fields(scope: str) -> Dict[str, Tuple[Any, Any]]:
+    return {name: api_field(param) for name, param in declared(Job).items() if param.api == scope}
+
+
+class A1111Fields(BaseModel):
+    """A1111's request fields that are not job parameters here: accepted for compatibility."""
     model_config = ConfigDict(extra="ignore")
 
-    prompt: str = ""
-    negative_prompt: str = ""
-    styles: Optional[List[str]] = None
-    seed: int = -1
-    subseed: int = -1
-    subseed_strength: float = 0
-    seed_resize_from_h: int = -1
-    seed_resize_from_w: int = -1
-    sampler_name: Optional[str] = None
-    sampler_index: Optional[str] = "Euler"
-    scheduler: Optional[str] = None
-    batch_size: int = 1
-    n_iter: int = 1
-    steps: int = 50
-    cfg_scale: float = 7.0
-    width: int = 512
-    height: int = 512
+    sampler_index: Optional[str] = SAMPLER_INDEX_DEFAULT
     restore_faces: Optional[bool] = None
     tiling: Optional[bool] = None
-    do_not_save_samples: bool = False
-    do_not_save_grid: bool = False
     eta: Optional[float] = None
     s_min_uncond: Optional[float] = None
     s_churn: Optional[float] = None
     s_tmax: Optional[float] = None
     s_tmin: Optional[float] = None
     s_noise: Optional[float] = None
-    override_settings: Optional[Dict[str, Any]] = None
     override_settings_restore_afterwards: bool = True
     refiner_checkpoint: Optional[str] = None
     refiner_switch_at: Optional[float] = None
@@ -51,22 +62,15 @@ class GenerationRequest(BaseModel):
     alwayson_scripts: Dict[str, Any] = Field(default_factory=dict)
 
 
-class Img2ImgRequest(GenerationRequest):
+GenerationRequest = create_model("GenerationRequest", __base__=A1111Fields, **declared_fields("all"))
+Img2ImgFields = create_model("Img2ImgFields", __base__=GenerationRequest, **declared_fields("img2img"))
+
+
+class Img2ImgRequest(Img2ImgFields):
     init_images: Optional[List[str]] = None
-    resize_mode: int = 0
-    denoising_strength: float = 0.75
     image_cfg_scale: Optional[float] = None
     mask: Optional[str] = None
     masks: Optional[List[str]] = Field(default=None, description="one mask per init image (beyond A1111)")
-    mask_blur_x: int = 4
-    mask_blur_y: int = 4
-    mask_blur: Optional[int] = None
-    mask_round: bool = True
-    inpainting_fill: int = 0
-    inpaint_full_res: bool = True
-    inpaint_full_res_padding: int = 0
-    inpainting_mask_invert: int = 0
-    initial_noise_multiplier: Optional[float] = None
     latent_mask: Optional[str] = None
     include_init_images: bool = False
 
@@ -79,3 +83,17 @@ class Txt2ImgRequest(GenerationRequest):
 
 class PngInfoRequest(BaseModel):
     image: str = ""
+
+
+def job_params(request: BaseModel) -> Dict[str, Any]:
+    """A request's Job parameters: each declared field it has, by name (None: the Job's default), and A1111's real
+    renames: `sampler_index`, and `save_images` deciding whether samples and grids are saved."""
+    scopes = ("all", "img2img") if isinstance(request, Img2ImgRequest) else ("all",)
+    params = {}
+    for name, param in declared(Job).items():
+        if param.api in scopes:
+            value = getattr(request, name)
+            params[name] = param.default if value is None and not param.optional else value
+    params["sampler_name"] = request.sampler_name or request.sampler_index or SAMPLER_INDEX_DEFAULT
+    params["do_not_save_samples"] = params["do_not_save_grid"] = not request.save_images
+    return params

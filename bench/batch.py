@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import add_job_arguments, diffusers_pipelines, noise_picture, time_diffusers  # noqa: E402
 from modes.batch import BatchRun, BatchSettings, BatchSummary  # noqa: E402
-from pipelines import Engine  # noqa: E402
+from pipelines import Folders, Placement, build_services  # noqa: E402
 
 
 def main() -> None:
@@ -29,8 +29,9 @@ def main() -> None:
         os.makedirs(folder)
         for i in range(args.count):
             noise_picture(args.size, seed=i).save(os.path.join(folder, f"{i:03d}.png"))
-        engine = Engine(ckpt="builtin:tiny", ckpt_dir=None, outdir=os.path.join(tmp, "outputs"), device="cpu")
-        pipe = diffusers_pipelines(engine)["img2img"]
+        services = build_services("builtin:tiny", Folders(ckpt_dir=None, outdir=os.path.join(tmp, "outputs")),
+                                  Placement(device="cpu"))
+        pipe = diffusers_pipelines(services)["img2img"]
         no_sync = lambda: None  # noqa: E731
         time_diffusers(pipe, "img2img", args.size, args.steps, args.strength, 0, no_sync)  # warm-up
 
@@ -44,11 +45,11 @@ def main() -> None:
         params = dict(sampler_name="Euler", steps=args.steps, denoising_strength=args.strength, width=args.size,
                       height=args.size, seed=1, prompt="a photo of a cat")
         start = time.perf_counter()
-        run = BatchRun(engine, BatchSettings(input_dir=folder, output_dir=os.path.join(tmp, "out")), params)
+        run = BatchRun(services, BatchSettings(input_dir=folder, output_dir=os.path.join(tmp, "out")), params)
         summary = [e for e in run if isinstance(e, BatchSummary)][0]
         wall = time.perf_counter() - start
         bare += bare_model(args.count - args.count // 2)
-        engine.close()
+        services.close()
         assert len(summary.done) == args.count, summary.text()
     print(f"{args.count} pictures {args.size}x{args.size}, {args.steps} steps @ {args.strength}: batch {wall:.1f} s "
           f"({args.count / wall:.3f} pictures/s), bare model {bare:.1f} s ({args.count / bare:.3f} pictures/s)")

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pipelines import Done, Engine, Failed, Job, Progress, img2img_steps
+from pipelines import Done, Failed, Job, Progress, Services, img2img_steps
 
 CASES = ("img2img", "inpaint")
 
@@ -49,13 +49,13 @@ def its_between(stamps: List[float]) -> float:
     return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] else float("nan")
 
 
-def time_core(engine: Engine, case: str, size: int, steps: int, strength: float, seed: int, sync) -> Timing:
+def time_core(services: Services, case: str, size: int, steps: int, strength: float, seed: int, sync) -> Timing:
     job = Job(init_images=[noise_picture(size)], mask=centre_mask(size) if case == "inpaint" else None,
               prompt="a photo of a cat", sampler_name="Euler", steps=steps, denoising_strength=strength,
               width=size, height=size, seed=seed, cfg_scale=7)
     stamps = []
     start = time.perf_counter()
-    for event in engine.run(job):
+    for event in services.queue.run(job):
         if isinstance(event, Progress):
             sync()
             stamps.append(time.perf_counter())
@@ -67,11 +67,11 @@ def time_core(engine: Engine, case: str, size: int, steps: int, strength: float,
     return Timing(seconds, its_between(stamps))
 
 
-def diffusers_pipelines(engine: Engine) -> Dict[str, object]:
-    """Bare diffusers pipelines over the engine's own components, with the same scheduler as the core's "Euler"."""
+def diffusers_pipelines(services: Services) -> Dict[str, object]:
+    """Bare diffusers pipelines over the loaded model's own components, with the same scheduler as the core's "Euler"."""
     from diffusers import EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline
 
-    loaded = engine.model.pipe
+    loaded = services.models.model.pipe
     components = dict(loaded.components)
     components["scheduler"] = EulerDiscreteScheduler.from_config(loaded.scheduler.config, use_karras_sigmas=False,
                                                                  use_exponential_sigmas=False, use_beta_sigmas=False)
@@ -107,17 +107,17 @@ def time_diffusers(pipe, case: str, size: int, steps: int, strength: float, seed
     return Timing(seconds, its_between(stamps))
 
 
-def compare(engine: Engine, size: int, steps: int, strength: float, repeats: int, sync: Callable[[], None],
+def compare(services: Services, size: int, steps: int, strength: float, repeats: int, sync: Callable[[], None],
             label: str = "") -> Dict[str, Dict[str, Timing]]:
     """The best of `repeats` runs of each case through both, interleaved so that drift hits both alike."""
-    pipes = diffusers_pipelines(engine)
+    pipes = diffusers_pipelines(services)
     results: Dict[str, Dict[str, Timing]] = {}
     for case in CASES:
         core_runs, bare_runs = [], []
-        time_core(engine, case, size, steps, strength, 1, sync)  # warm-up
+        time_core(services, case, size, steps, strength, 1, sync)  # warm-up
         time_diffusers(pipes[case], case, size, steps, strength, 1, sync)
         for r in range(repeats):
-            core_runs.append(time_core(engine, case, size, steps, strength, 1 + r, sync))
+            core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync))
             bare_runs.append(time_diffusers(pipes[case], case, size, steps, strength, 1 + r, sync))
         results[case] = {"core": best_timing(core_runs), "diffusers": best_timing(bare_runs)}
         core, bare = results[case]["core"], results[case]["diffusers"]

@@ -3,7 +3,7 @@
     bash bench/gpu.sh            (on a CUDA machine; see bench/README.md)
 
 Builds SD 1.5's UNet, VAE and text encoder from the configs in bench/sd15/ (no downloads), saves them once as a
-diffusers folder, loads it through the engine like any checkpoint, and times at 512x512, 20 steps, strength 0.75,
+diffusers folder, loads it through the services like any checkpoint, and times at 512x512, 20 steps, strength 0.75,
 fp16, batch 1: img2img and whole-picture inpaint through the core and through bare diffusers.
 """
 import argparse
@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from bench.common import add_job_arguments, compare, worst_ratio  # noqa: E402
-from pipelines import Engine  # noqa: E402
+from pipelines import Folders, Placement, build_services  # noqa: E402
 from pipelines.builtin_model import byte_level_tokenizer  # noqa: E402
 
 CONFIGS = Path(__file__).parent / "sd15"
@@ -65,15 +65,15 @@ def main() -> None:
         print(f"built the SD 1.5-shaped model in {time.perf_counter() - start:.1f} s", flush=True)
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     with tempfile.TemporaryDirectory() as outdir:
-        engine = Engine(ckpt=str(folder), ckpt_dir=None, outdir=outdir, device=args.device, half=True)
-        worst = worst_ratio(compare(engine, args.size, args.steps, args.strength, args.repeats, sync, "eager    "))
+        services = build_services(str(folder), Folders(ckpt_dir=None, outdir=outdir), Placement(args.device))
+        worst = worst_ratio(compare(services, args.size, args.steps, args.strength, args.repeats, sync, "eager    "))
         if not args.no_compile:
             start = time.perf_counter()
-            engine.model.pipe.unet = torch.compile(engine.model.pipe.unet)
-            results = compare(engine, args.size, args.steps, args.strength, args.repeats, sync, "compiled ")
+            services.models.model.pipe.unet = torch.compile(services.models.model.pipe.unet)
+            results = compare(services, args.size, args.steps, args.strength, args.repeats, sync, "compiled ")
             print(f"compiled runs, first (compiling) warm-up included: {time.perf_counter() - start:.1f} s")
             worst = max(worst, worst_ratio(results))
-        engine.close()
+        services.close()
     print(f"core/diffusers ratio: {worst:.3f}")
 
 

@@ -12,7 +12,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import add_job_arguments, compare, worst_ratio  # noqa: E402
-from pipelines import Engine  # noqa: E402
+from pipelines import Folders, Placement, build_services  # noqa: E402
 
 
 def main() -> None:
@@ -21,9 +21,9 @@ def main() -> None:
     add_job_arguments(parser, repeats=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as outdir:
-        engine = Engine(ckpt=args.ckpt, ckpt_dir=None, outdir=outdir, device="cpu")
-        results = compare(engine, args.size, args.steps, args.strength, args.repeats, sync=lambda: None)
-        engine.close()
+        services = build_services(args.ckpt, Folders(ckpt_dir=None, outdir=outdir), Placement(device="cpu"))
+        results = compare(services, args.size, args.steps, args.strength, args.repeats, sync=lambda: None)
+        services.close()
     print(f"core/diffusers ratio: {worst_ratio(results):.3f}")
 
 

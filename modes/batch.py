@@ -12,12 +12,11 @@ import os
 import queue
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
-from pipelines import Done, Failed, ImageInputError, Job, JobError, Progress, Result, load_image
+from pipelines import Control, Done, Failed, ImageInputError, Job, JobError, Progress, Result, load_image
 from pipelines.infotext import parse_generation_parameters
 from pipelines.saving import write_png
 
@@ -61,7 +60,8 @@ def list_images(input_dir: Path, exclude: Optional[Path] = None) -> List[Path]:
 
 @dataclass
 class BatchSettings:
-    input_dir: str
+    input_dir: str = ""
+    files: Sequence[str] = ()  # uploaded pictures instead of a folder: processed as they are, saved as usual
     output_dir: str = ""  # empty: the usual outputs/img2img-images/<date>/ naming
     mask_dir: str = ""
     png_info: bool = False  # take parameters from each picture's own infotext
@@ -137,6 +137,13 @@ class BatchPlan:
     """Which pictures to process, with their masks and output names; what to skip, and why."""
 
     def __init__(self, settings: BatchSettings, images_per_file: int):
+        self.items: List[BatchItem] = []
+        self.skipped: Dict[str, str] = {}
+        self.shared_mask = False
+        if settings.files:
+            self.input_dir = self.output_dir = self.mask_dir = self.png_info_dir = None
+            self.items = [BatchItem(source=Path(f), rel=Path(Path(f).name)) for f in settings.files]
+            return
         roots = settings.roots
         check = (lambda p, what: confine(p, roots, what)) if roots is not None else \
             (lambda p, what: Path(p).expanduser().resolve())
@@ -150,8 +157,6 @@ class BatchPlan:
             raise BatchPathError(f"mask folder {settings.mask_dir!r} is not a folder")
         if self.output_dir is not None and self.output_dir == self.input_dir:
             raise BatchPathError("the output folder is the input folder: outputs would overwrite the inputs")
-        self.items: List[BatchItem] = []
-        self.skipped: Dict[str, str] = {}
         mask_files = sorted((p for p in self.mask_dir.iterdir() if p.is_file() and not p.name.startswith(".")),
                             key=natural_key) if self.mask_dir else []
         self.shared_mask = len(mask_files) == 1
@@ -229,23 +234,21 @@ def png_info_params(image, item: BatchItem, plan: BatchPlan, settings: BatchSett
 # -- running ---------------------------------------------------------------------------------------------------------
 
 class BatchRun:
-    """Runs a plan through the engine: yields events as files start, progress, finish, are skipped or fail, then a
-    BatchSummary. `interrupt()` stops within a step and keeps what is saved."""
+    """Runs a plan through the job queue: yields events as files start, progress, finish, are skipped or fail, then a
+    BatchSummary. Its jobs share one Control: the owner's interrupt (or `interrupt()`) stops the batch within a step
+    and keeps what is saved; the owner's skip ends the current picture and the batch goes on with the next."""
 
-    def __init__(self, engine, settings: BatchSettings, params: dict, owner: Optional[str] = None,
+    def __init__(self, services, settings: BatchSettings, params: dict, owner: Optional[str] = None,
                  read_ahead: int = 2):
-        self.engine, self.settings, self.owner = engine, settings, owner
+        self.services, self.settings, self.owner = services, settings, owner
         self.params = dict(params)
         images_per_file = int(self.params.get("n_iter", 1)) * int(self.params.get("batch_size", 1))
         self.plan = BatchPlan(settings, images_per_file)
         self.read_ahead = read_ahead
-        self._interrupted = threading.Event()
-        self._handles: List = []
+        self.control = Control()
 
     def interrupt(self) -> None:
-        self._interrupted.set()
-        for handle in list(self._handles):
-            handle.interrupt()
+        self.control.interrupted.set()
 
     def make_job(self, item: BatchItem):
         """(the picture's Job, the model hash its PNG info asks for); "Resize by" follows each picture's size."""
@@ -288,100 +291,63 @@ class BatchRun:
 
         threading.Thread(target=read, name="batch-reader", daemon=True).start()
         try:
-            while (entry := ready.get()) is not None and not self._interrupted.is_set():
+            while (entry := ready.get()) is not None and not self.control.interrupted.is_set():
                 yield entry
         finally:
             stop.set()
 
     def __iter__(self) -> Iterator[object]:
-        skipped = dict(self.plan.skipped)
-        failed: Dict[str, str] = {}
-        done: List[str] = []
+        tally = BatchSummary(done=[], skipped=dict(self.plan.skipped), failed={}, interrupted=False)
         for rel, reason in self.plan.skipped.items():
             yield FileSkipped(rel, reason)
         total = len(self.plan.items)
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="batch-writer") as writer:
             for index, (item, job) in enumerate(self._prepared()):
                 rel = item.rel.as_posix()
-                if self._interrupted.is_set():
-                    break
                 if isinstance(job, Exception):
-                    skipped[rel] = str(job)
+                    tally.skipped[rel] = str(job)
                     yield FileSkipped(rel, str(job))
                     continue
                 job, model_hash = job
-                self.switch_model(model_hash)
-                yield FileStarted(index, total, rel)
-                handle = self.engine.submit(job, self.owner)
-                self._handles.append(handle)
-                saves = []
-                try:
-                    for event in handle:
-                        if isinstance(event, Progress):
-                            yield FileProgress(index, total, rel, event)
-                        elif isinstance(event, Result):
-                            path = None
-                            if item.outputs:
-                                path = item.outputs[event.index]
-                                saves.append(writer.submit(save_output, event.image, path, event.infotext))
-                            yield FileResult(index, rel, event, str(path) if path else event.path)
-                        elif isinstance(event, Failed):
-                            failed[rel] = event.error
-                            yield FileFailed(rel, event.error)
-                        elif isinstance(event, Done) and not event.interrupted:
-                            done.append(rel)
-                finally:
-                    self._handles.remove(handle)
-                errors = [f.exception() for f in saves if f.exception() is not None]
-                if errors:
-                    failed[rel] = f"could not save: {errors[0]}"
-                    if rel in done:
-                        done.remove(rel)
-                    yield FileFailed(rel, failed[rel])
-        yield BatchSummary(done, skipped, failed, self._interrupted.is_set())
+                if model_hash:
+                    self.services.models.load_by_hash(model_hash)
+                started = FileStarted(index, total, rel)
+                yield started
+                yield from self.run_file(job, item, started, writer, tally)
+        tally.interrupted = self.control.interrupted.is_set()
+        yield tally
 
-    def switch_model(self, wanted: Optional[str]) -> None:
-        """PNG info's "Model hash": the listed checkpoint with that hash, when it is not the loaded one."""
-        if not wanted or (self.engine.model is not None and self.engine.model.hash == wanted):
-            return
-        from pipelines.models import known_hash
-        for info in self.engine.checkpoints():
-            if (known_hash(info) or "")[:10] == wanted:
-                self.engine.load_checkpoint(info.title)
-                return
+    def run_file(self, job: Job, item: BatchItem, started: FileStarted, writer, tally: BatchSummary) -> Iterator:
+        """One picture's job: its progress and results as events, its outputs written on the writer thread, and its
+        outcome in `tally`."""
+        rel, saves, outcome, finished = started.rel, [], None, False
+        for event in self.services.queue.submit(job, self.owner, self.control):
+            if isinstance(event, Progress):
+                yield FileProgress(started.index, started.total, rel, event)
+            elif isinstance(event, Result):
+                path = item.outputs[event.index] if item.outputs else None
+                if path is not None:
+                    saves.append(writer.submit(save_output, event.image, path, event.infotext))
+                yield FileResult(started.index, rel, event, str(path) if path else event.path)
+            elif isinstance(event, Failed):
+                outcome = FileFailed(rel, event.error)
+            elif isinstance(event, Done) and not event.interrupted:
+                finished = True
+                if len(event.images) < job.n_iter * max(job.batch_size, len(job.init_images)):
+                    outcome = FileSkipped(rel, "skipped: Skip was pressed")
+        errors = [f.exception() for f in saves if f.exception() is not None]
+        if errors and outcome is None:
+            outcome = FileFailed(rel, f"could not save: {errors[0]}")
+        if isinstance(outcome, FileFailed):
+            tally.failed[rel] = outcome.reason
+        elif isinstance(outcome, FileSkipped):
+            tally.skipped[rel] = outcome.reason
+        elif finished:
+            tally.done.append(rel)
+        if outcome is not None:
+            yield outcome
 
 
 def save_output(image, path: Path, infotext: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_png(image, path, infotext)
-
-
-class ConsoleProgress:
-    """One line, rewritten in place: files and steps done, and the ETA of the whole batch."""
-
-    def __init__(self, stream):
-        self.stream = stream
-        self.started = time.monotonic()
-        self.on_bar_line = False
-
-    def __call__(self, event) -> None:
-        if isinstance(event, FileProgress):
-            p = event.progress
-            fraction = (event.index + (p.job_no + p.step / p.steps) / p.job_count) / max(event.total, 1)
-            elapsed = time.monotonic() - self.started
-            eta = elapsed / fraction - elapsed if fraction > 0 else 0
-            bar = "#" * int(fraction * 30)
-            self.stream.write(f"\r[{bar:<30}] file {event.index + 1}/{event.total} step {p.step}/{p.steps} "
-                              f"ETA {int(eta) // 60:02d}:{int(eta) % 60:02d}  ")
-            self.stream.flush()
-            self.on_bar_line = True
-        elif isinstance(event, (FileSkipped, FileFailed, BatchSummary)):
-            if self.on_bar_line:
-                self.stream.write("\n")
-                self.on_bar_line = False
-            if isinstance(event, BatchSummary):
-                self.stream.write(event.text() + "\n")
-            else:
-                kind = "skipped" if isinstance(event, FileSkipped) else "failed"
-                self.stream.write(f"{kind} {event.rel}: {event.reason}\n")
-            self.stream.flush()

@@ -15,8 +15,6 @@ import torch
 from . import prompts
 from .models import LoadedModel
 
-EMPHASIS_MODES = ("Original", "No norm", "Ignore", "None")
-
 
 @dataclass
 class Chunk:

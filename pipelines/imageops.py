@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from .choices import ResizeMode
+
 Box = Tuple[int, int, int, int]
 ImageSource = Union[Image.Image, bytes, str, os.PathLike]
 
@@ -69,17 +71,18 @@ def flatten(image: Image.Image, background: str = "#ffffff") -> Image.Image:
 # sizes
 
 def resize_image(resize_mode: int, im: Image.Image, width: int, height: int) -> Image.Image:
-    """A1111 `images.resize_image` with LANCZOS: 0 just resize, 1 crop and resize, 2 (and 3) resize and fill."""
+    """A1111 `images.resize_image` with LANCZOS: just resize, crop and resize, or resize and fill (a latent upscale's
+    pixels are filled too)."""
 
     def resize(w, h):
         return im.resize((w, h), resample=Image.LANCZOS)
 
-    if resize_mode == 0:
+    if resize_mode == ResizeMode.JUST_RESIZE:
         return resize(width, height)
 
     ratio = width / height
     src_ratio = im.width / im.height
-    if resize_mode == 1:
+    if resize_mode == ResizeMode.CROP_AND_RESIZE:
         src_w = width if ratio > src_ratio else im.width * height // im.height
         src_h = height if ratio <= src_ratio else im.height * width // im.width
         resized = resize(src_w, src_h)
@@ -219,7 +222,7 @@ def uncrop(image: Image.Image, dest_size: Tuple[int, int], paste_to: Box) -> Ima
     """A processed crop, crop-and-resized back to its box, on a transparent canvas of the original's size."""
     x, y, w, h = paste_to
     base = Image.new("RGBA", dest_size)
-    base.paste(resize_image(1, image, w, h), (x, y))
+    base.paste(resize_image(ResizeMode.CROP_AND_RESIZE, image, w, h), (x, y))
     return base
 
 

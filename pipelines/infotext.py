@@ -81,3 +81,8 @@ def parse_generation_parameters(text: str) -> Dict[str, Any]:
     for key, value in PARSE_DEFAULTS.items():
         result.setdefault(key, value)
     return result
+
+
+def number(value):
+    """Whole numbers as A1111's UI writes them (`CFG scale: 7`, `Denoising strength: 1`)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

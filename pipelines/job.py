@@ -1,5 +1,6 @@
-"""What one generation request is: the `Job` (A1111's API field names, A1111's UI defaults), the settings that
-travel with it (`Options`, A1111's option keys), and the events a running job produces."""
+"""What one generation request is: the `Job` (A1111's API field names, A1111's UI defaults) and the settings that travel
+with it (`Options`, A1111's option keys). Each field is declared once, with its bounds, API default and page control
+(see params.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,54 +9,56 @@ from typing import Any, Dict, List, Optional
 
 from PIL import Image
 
-from .samplers import UnknownSamplerError, split_sampler_and_schedule
+from .choices import EMPHASIS_MODES, InpaintArea, MaskedContent, MaskMode, ResizeMode
+from .params import InputField, ParamError, check_declared, declared
+from .samplers import SCHEDULES, UnknownSamplerError, sampler_names, split_sampler_and_schedule
 
 MIN_SIZE, MAX_SIZE = 64, 2048
-RESIZE_MODES = ("Just resize", "Crop and resize", "Resize and fill", "Just resize (latent upscale)")
-MASKED_CONTENT = ("fill", "original", "latent noise", "latent nothing")
-MASK_MODES = ("Inpaint masked", "Inpaint not masked")
-INPAINT_AREAS = ("Whole picture", "Only masked")
 
 
-class JobError(ValueError):
+class JobError(ParamError):
     """A job that cannot run; the message names the field and the problem."""
 
 
 @dataclass
 class Options:
     """The img2img settings of A1111's settings page that change a result (reference 2.10), by their option keys."""
-    inpainting_mask_weight: float = 1.0
-    initial_noise_multiplier: float = 1.0
-    img2img_color_correction: bool = False
-    img2img_fix_steps: bool = False
-    img2img_background_color: str = "#ffffff"
-    samples_save: bool = True
-    grid_save: bool = True
-    return_grid: bool = True
-    show_progress_every_n_steps: int = 3
-    live_previews_enable: bool = True
-    sd_vae: str = "Automatic"  # "Automatic", "None", or a file name under the VAE folder
-    CLIP_stop_at_last_layers: int = 1  # Clip skip
-    emphasis: str = "Original"
-    comma_padding_backtrack: int = 20
-    enable_prompt_comments: bool = True
+    inpainting_mask_weight: float = InputField(1.0, label="Inpainting conditioning mask strength", ge=0, le=1)
+    initial_noise_multiplier: float = InputField(1.0, label="Noise multiplier for img2img", ge=0, le=1.5)
+    img2img_color_correction: bool = InputField(False, label="Apply color correction to img2img results")
+    img2img_fix_steps: bool = InputField(False, label="With img2img, do exactly the amount of steps the slider "
+                                                      "specifies")
+    img2img_background_color: str = InputField("#ffffff", label="Background color for transparent init pictures")
+    samples_save: bool = InputField(True, label="Always save all generated images")
+    grid_save: bool = InputField(True, label="Always save all generated image grids")
+    return_grid: bool = InputField(True, label="Show grid in gallery")
+    show_progress_every_n_steps: int = InputField(3, label="Live preview every N steps", ge=-1)
+    live_previews_enable: bool = InputField(True, label="Show live previews")
+    sd_vae: str = InputField("Automatic", label="SD VAE", help='"Automatic", "None", or a file under the VAE folder')
+    CLIP_stop_at_last_layers: int = InputField(1, infotext="Clip skip", label="Clip skip", ge=1, le=12, ui=(1, 12, 1))
+    emphasis: str = InputField("Original", label="Emphasis mode", choices=EMPHASIS_MODES, strict_choices=True)
+    comma_padding_backtrack: int = InputField(20, label="Prompt word wrap length limit", ge=0, le=74)
+    enable_prompt_comments: bool = InputField(True, label="Enable comments")
 
     def with_overrides(self, overrides: Dict[str, Any]) -> "Options":
         """A copy with a job's `override_settings` applied; keys of settings this project does not have are ignored
-        (A1111 clients send many), values of known keys are checked."""
-        known = {f.name: f for f in dataclasses.fields(self)}
+        (A1111 clients send many), values of known keys are converted to their type and checked."""
+        params = declared(Options)
         changes = {}
         for key, value in (overrides or {}).items():
-            if key not in known:
+            param = params.get(key)
+            if param is None:
                 continue
-            expected = type(getattr(self, key))
             try:
-                changes[key] = expected(value) if expected is not bool or isinstance(value, bool) else None
+                changes[key] = value if param.type is bool else param.type(value)
             except (TypeError, ValueError):
-                changes[key] = None
-            if changes[key] is None:
-                raise JobError(f"setting {key} must be a {expected.__name__}, not {value!r}")
-        return dataclasses.replace(self, **changes)
+                raise JobError(f"setting {key} must be a {param.type.__name__}, not {value!r}") from None
+        changed = dataclasses.replace(self, **changes)
+        try:
+            check_declared(changed)
+        except ParamError as e:
+            raise JobError(f"setting {e}") from None
+        return changed
 
 
 @dataclass
@@ -64,37 +67,51 @@ class Job:
     api/ read them)."""
     init_images: List[Image.Image] = field(default_factory=list)
     mask: Optional[Image.Image] = None
-    prompt: str = ""
-    negative_prompt: str = ""
-    resize_mode: int = 0
-    width: int = 512
-    height: int = 512
-    scale_by: Optional[float] = None  # "Resize by": width and height follow the first init picture times this
-    denoising_strength: float = 0.75
-    mask_blur: Optional[int] = None  # sets both mask_blur_x and mask_blur_y, as in A1111's API
-    mask_blur_x: int = 4
-    mask_blur_y: int = 4
-    mask_round: bool = True
-    inpainting_fill: int = 1
-    inpaint_full_res: bool = False
-    inpaint_full_res_padding: int = 32
-    inpainting_mask_invert: int = 0
-    initial_noise_multiplier: Optional[float] = None  # None: the option
-    sampler_name: str = "DPM++ 2M"
-    scheduler: str = "Automatic"
-    steps: int = 20
-    cfg_scale: float = 7
-    seed: int = -1
-    subseed: int = -1
-    subseed_strength: float = 0
-    seed_resize_from_h: int = -1
-    seed_resize_from_w: int = -1
-    n_iter: int = 1
-    batch_size: int = 1
-    styles: List[str] = field(default_factory=list)  # names from styles.csv, applied in order
-    override_settings: Dict[str, Any] = field(default_factory=dict)
-    do_not_save_samples: bool = False
-    do_not_save_grid: bool = False
+    prompt: str = InputField("", infotext="Prompt", label="Prompt")
+    negative_prompt: str = InputField("", infotext="Negative prompt", label="Negative prompt")
+    resize_mode: int = InputField(ResizeMode.JUST_RESIZE, label="Resize mode", api="img2img")
+    width: int = InputField(512, infotext="Size-1", label="Width", ge=MIN_SIZE, le=MAX_SIZE, ui=(64, 2048, 8))
+    height: int = InputField(512, infotext="Size-2", label="Height", ge=MIN_SIZE, le=MAX_SIZE, ui=(64, 2048, 8))
+    scale_by: Optional[float] = InputField(None, label="Scale", type=float, optional=True, ge=0.05, le=8,
+                                           ui=(0.05, 4, 0.05), ui_default=1.0, api=None,
+                                           help='"Resize by": the size is the first init picture\'s times this')
+    denoising_strength: float = InputField(0.75, infotext="Denoising strength", label="Denoising strength", ge=0, le=1, ui=(0, 1, 0.01),
+                                           api="img2img")
+    mask_blur: Optional[int] = InputField(None, infotext="Mask blur", label="Mask blur", type=int, optional=True, ge=0, le=256,
+                                          ui=(0, 64, 1), ui_default=4, api="img2img",
+                                          help="pixels of blur at the mask's edge (sets mask_blur_x and mask_blur_y)")
+    mask_blur_x: int = InputField(4, label="Mask blur x", ge=0, le=256, api="img2img", page=False, cli=False)
+    mask_blur_y: int = InputField(4, label="Mask blur y", ge=0, le=256, api="img2img", page=False, cli=False)
+    mask_round: bool = InputField(True, label="Round the mask", api="img2img", page=False, cli=False)
+    inpainting_fill: int = InputField(MaskedContent.ORIGINAL, infotext="Masked content", label="Masked content", api_default=MaskedContent.FILL,
+                                      api="img2img")
+    inpaint_full_res: bool = InputField(False, infotext="Inpaint area", label="Inpaint area", choices=InpaintArea, api_default=True,
+                                        ui_name="inpaint_area", api="img2img")
+    inpaint_full_res_padding: int = InputField(32, infotext="Masked area padding", label="Only masked padding, pixels", ge=0, le=MAX_SIZE,
+                                               ui=(0, 256, 4), api_default=0, api="img2img")
+    inpainting_mask_invert: int = InputField(MaskMode.INPAINT_MASKED, infotext="Mask mode", label="Mask mode", ui_name="mask_mode",
+                                             api="img2img")
+    initial_noise_multiplier: Optional[float] = InputField(None, label="Noise multiplier", type=float, optional=True,
+                                                           ge=0, le=1.5, api="img2img", page=False,
+                                                           help="empty: the setting initial_noise_multiplier")
+    sampler_name: str = InputField("DPM++ 2M", infotext="Sampler", label="Sampling method", choices=sampler_names, api_default=None)
+    scheduler: str = InputField("Automatic", infotext="Schedule type", label="Schedule type", choices=SCHEDULES, api_default=None)
+    steps: int = InputField(20, infotext="Steps", label="Sampling steps", ge=1, le=1000, ui=(1, 150, 1), api_default=50)
+    cfg_scale: float = InputField(7.0, infotext="CFG scale", label="CFG Scale", ge=0, le=100, ui=(1, 30, 0.5))
+    seed: int = InputField(-1, infotext="Seed", label="Seed", help="-1: a random seed")
+    subseed: int = InputField(-1, label="Variation seed")
+    subseed_strength: float = InputField(0.0, label="Variation strength", ge=0, le=1, ui=(0, 1, 0.01))
+    seed_resize_from_h: int = InputField(-1, label="Resize seed from height", ge=-1, le=MAX_SIZE, ui=(0, 2048, 8),
+                                         ui_default=0, help="0 or -1: off")
+    seed_resize_from_w: int = InputField(-1, label="Resize seed from width", ge=-1, le=MAX_SIZE, ui=(0, 2048, 8),
+                                         ui_default=0, help="0 or -1: off")
+    n_iter: int = InputField(1, label="Batch count", ge=1, le=10000, ui=(1, 100, 1))
+    batch_size: int = InputField(1, label="Batch size", ge=1, le=64, ui=(1, 8, 1))
+    styles: List[str] = InputField([], label="Styles", api_default=None, help="names from styles.csv, in order")
+    override_settings: Dict[str, Any] = InputField({}, label="Override settings", api_default=None, page=False,
+                                                   cli=False)
+    do_not_save_samples: bool = InputField(False, label="Do not save samples", page=False, cli=False)
+    do_not_save_grid: bool = InputField(False, label="Do not save grid", page=False, cli=False)
 
     def __post_init__(self):
         self.prompt = self.prompt or ""
@@ -112,105 +129,35 @@ class Job:
 
     def validate(self) -> None:
         """Raise a JobError naming the first field that cannot work."""
-        for i, image in enumerate(self.init_images):
-            if not isinstance(image, Image.Image):
-                raise JobError(f"init_images[{i}] is not an image")
-        if self.mask is not None and not isinstance(self.mask, Image.Image):
-            raise JobError("mask is not an image")
-        if len(self.init_images) > 1 and len(self.init_images) > self.batch_size:
-            raise JobError(f"init_images: {len(self.init_images)} images for batch_size {self.batch_size} "
-                           "(several init images are the batch: batch_size must be at least their number)")
-        _check_range("steps", self.steps, 1, 1000, integer=True)
-        _check_range("denoising_strength", self.denoising_strength, 0, 1)
-        _check_range("cfg_scale", self.cfg_scale, 0, 100)
-        _check_range("n_iter", self.n_iter, 1, 10000, integer=True)
-        _check_range("batch_size", self.batch_size, 1, 64, integer=True)
-        _check_range("resize_mode", self.resize_mode, 0, len(RESIZE_MODES) - 1, integer=True)
-        _check_range("inpainting_fill", self.inpainting_fill, 0, len(MASKED_CONTENT) - 1, integer=True)
-        _check_range("mask_blur_x", self.mask_blur_x, 0, 256)
-        _check_range("mask_blur_y", self.mask_blur_y, 0, 256)
-        _check_range("inpaint_full_res_padding", self.inpaint_full_res_padding, 0, 2048, integer=True)
-        _check_range("subseed_strength", self.subseed_strength, 0, 1)
-        if self.initial_noise_multiplier is not None:
-            _check_range("initial_noise_multiplier", self.initial_noise_multiplier, 0, 1.5)
-        if self.scale_by is not None:
-            _check_range("scale_by", self.scale_by, 0.05, 8)
+        try:
+            check_declared(self)
+        except ParamError as e:
+            raise JobError(str(e)) from None
+        self._check_pictures()
         width, height = self.target_size()
         for name, value in (("width", width), ("height", height)):
             if not MIN_SIZE <= value <= MAX_SIZE:
                 how = f" after scaling by {self.scale_by}" if self.scale_by is not None else ""
                 raise JobError(f"{name} is {value}{how}: it must be between {MIN_SIZE} and {MAX_SIZE}")
-        if not all(isinstance(s, str) for s in self.styles):
-            raise JobError(f"styles must be a list of style names, not {self.styles!r}")
-        for name in ("seed", "subseed", "seed_resize_from_h", "seed_resize_from_w"):
-            if not isinstance(getattr(self, name), int) or isinstance(getattr(self, name), bool):
-                raise JobError(f"{name} must be an integer, not {getattr(self, name)!r}")
         try:
             split_sampler_and_schedule(self.sampler_name, self.scheduler)
         except UnknownSamplerError as e:
             raise JobError(str(e)) from None
-        if self.mask is not None and not self.init_images:
+
+    def _check_pictures(self) -> None:
+        for i, image in enumerate(self.init_images):
+            if not isinstance(image, Image.Image):
+                raise JobError(f"init_images[{i}] is not an image")
+        if len(self.init_images) > 1 and len(self.init_images) > self.batch_size:
+            raise JobError(f"init_images: {len(self.init_images)} images for batch_size {self.batch_size} "
+                           "(several init images are the batch: batch_size must be at least their number)")
+        if self.mask is None:
+            return
+        if not isinstance(self.mask, Image.Image):
+            raise JobError("mask is not an image")
+        if not self.init_images:
             raise JobError("mask: a mask needs an init image")
-        if self.mask is not None:
-            image, mask = self.init_images[0], self.mask
-            if abs(mask.width / mask.height - image.width / image.height) > 0.01 * image.width / image.height:
-                raise JobError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height}: "
-                               "the mask must have the image's aspect ratio")
-
-
-def _check_range(name, value, low, high, integer=False):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
-        kind = "an integer" if integer else "a number"
-        raise JobError(f"{name} must be {kind}, not {value!r}")
-    if not low <= value <= high:
-        raise JobError(f"{name} is {value}: it must be between {low} and {high}")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# events
-
-@dataclass
-class Queued:
-    position: int  # jobs ahead of this one
-
-
-@dataclass
-class Notice:
-    message: str
-
-
-@dataclass
-class Progress:
-    step: int  # steps done in the current image batch
-    steps: int  # steps that batch runs
-    job_no: int  # which of the n_iter batches (0-based)
-    job_count: int
-    preview: Optional[Image.Image] = None
-
-
-@dataclass
-class Result:
-    image: Image.Image
-    infotext: str
-    seed: int
-    index: int  # position among the job's images
-    path: Optional[str] = None
-
-
-@dataclass
-class Failed:
-    error: str
-    invalid: bool = False  # the job itself was bad (a client error), not the run
-
-
-@dataclass
-class Done:
-    """The job's end: every image with its infotext, A1111's `info` fields, and whether it was interrupted."""
-    images: List[Image.Image]
-    infotexts: List[str]
-    seeds: List[int]
-    subseeds: List[int]
-    info: Dict[str, Any]
-    interrupted: bool = False
-    grid: Optional[Image.Image] = None  # with more than one picture, as A1111 returns it
-    grid_path: Optional[str] = None
+        image, mask = self.init_images[0], self.mask
+        if abs(mask.width / mask.height - image.width / image.height) > 0.01 * image.width / image.height:
+            raise JobError(f"mask is {mask.width}x{mask.height} but the image is {image.width}x{image.height}: "
+                           "the mask must have the image's aspect ratio")

@@ -21,8 +21,6 @@ from .builtin_model import byte_level_vocabulary, cache_root
 CONFIG_VERSION = "v1"
 BPE_FILE = Path(__file__).parent / "configs" / "clip" / "bpe_simple_vocab_16e6.txt.gz"
 FAMILIES = ("v1", "inpainting", "v2", "v2-v", "inpainting_v2", "xl_base", "xl_inpaint")
-FAMILY_LABELS = {"v1": "SD 1.x", "inpainting": "SD 1.x inpainting", "v2": "SD 2.x", "v2-v": "SD 2.x (v-prediction)",
-                 "inpainting_v2": "SD 2.x inpainting", "xl_base": "SDXL", "xl_inpaint": "SDXL inpainting"}
 
 _SD_SCHEDULER = {"_class_name": "PNDMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
                  "beta_start": 0.00085, "num_train_timesteps": 1000, "set_alpha_to_one": False,

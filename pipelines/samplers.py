@@ -19,14 +19,13 @@ class Sampler:
     config: Dict[str, object] = field(default_factory=dict)
     aliases: Tuple[str, ...] = ()
     default_schedule: Optional[str] = None  # what "Automatic" means for this sampler in A1111
-    second_order: bool = False
 
 
 # In A1111's order (the first one is the UI's default).
 SAMPLERS: List[Sampler] = [
     Sampler("DPM++ 2M", "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2},
             ("k_dpmpp_2m",), "Karras"),
-    Sampler("DPM++ SDE", "DPMSolverSDEScheduler", {}, ("k_dpmpp_sde",), "Karras", second_order=True),
+    Sampler("DPM++ SDE", "DPMSolverSDEScheduler", {}, ("k_dpmpp_sde",), "Karras"),
     Sampler("DPM++ 2M SDE", "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "solver_order": 2},
             ("k_dpmpp_2m_sde",), "Exponential"),
     Sampler("DPM++ 2M SDE Heun", "DPMSolverMultistepScheduler",
@@ -37,9 +36,9 @@ SAMPLERS: List[Sampler] = [
     Sampler("Euler a", "EulerAncestralDiscreteScheduler", {}, ("k_euler_a", "k_euler_ancestral")),
     Sampler("Euler", "EulerDiscreteScheduler", {}, ("k_euler",)),
     Sampler("LMS", "LMSDiscreteScheduler", {}, ("k_lms",)),
-    Sampler("Heun", "HeunDiscreteScheduler", {}, ("k_heun",), second_order=True),
-    Sampler("DPM2", "KDPM2DiscreteScheduler", {}, ("k_dpm_2",), "Karras", second_order=True),
-    Sampler("DPM2 a", "KDPM2AncestralDiscreteScheduler", {}, ("k_dpm_2_a",), "Karras", second_order=True),
+    Sampler("Heun", "HeunDiscreteScheduler", {}, ("k_heun",)),
+    Sampler("DPM2", "KDPM2DiscreteScheduler", {}, ("k_dpm_2",), "Karras"),
+    Sampler("DPM2 a", "KDPM2AncestralDiscreteScheduler", {}, ("k_dpm_2_a",), "Karras"),
     Sampler("DDIM", "DDIMScheduler", {"set_alpha_to_one": False}),
     Sampler("PLMS", "PNDMScheduler", {"skip_prk_steps": True}),
     Sampler("UniPC", "UniPCMultistepScheduler", {}),

@@ -1,6 +1,6 @@
 """The settings page's values (A1111's option keys), kept in a JSON file (A1111's config.json) and turned into the
-`Options` the engine runs with. Keys this project does not use are kept and returned as they were set, since A1111
-clients round-trip whole option dicts."""
+`Options` jobs run with. Keys this project does not use are kept and returned as they were set, since A1111 clients
+round-trip whole option dicts."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,20 +14,20 @@ from .job import Options
 
 log = logging.getLogger(__name__)
 
-# Settings the web layers read themselves (not the engine).
+# Settings the web layers read themselves (not the pipeline).
 SERVER_DEFAULTS: Dict[str, Any] = {
     "sd_model_checkpoint": None,
     "api_enable_requests": False,  # fetch http(s) init images named in API requests (never private addresses)
-    "img2img_batch_show_results_limit": 32,
+    "img2img_batch_show_results_limit": 32,  # the page's gallery shows the first N batch results (-1: all)
 }
 
 
 class SettingsStore:
-    def __init__(self, path: Optional[str]):
+    def __init__(self, path: Optional[str] = None):
         self.path = path
         self._lock = threading.Lock()
-        self.values: Dict[str, Any] = dict(SERVER_DEFAULTS)
-        self.values.update(dataclasses.asdict(Options()))
+        self._defaults = dict(SERVER_DEFAULTS) | dataclasses.asdict(Options())
+        self.values: Dict[str, Any] = dict(self._defaults)
         if path and os.path.exists(path):
             try:
                 with open(path, encoding="utf-8") as f:
@@ -36,7 +36,7 @@ class SettingsStore:
                 self.options()  # refuse a file whose known values are unusable
             except (OSError, ValueError) as e:
                 log.warning("ignoring the settings file %s: %s", path, e)
-                self.values = dict(SERVER_DEFAULTS) | dataclasses.asdict(Options())
+                self.values = dict(self._defaults)
 
     def options(self) -> Options:
         return Options().with_overrides(self.values)
@@ -60,6 +60,3 @@ class SettingsStore:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.values, f, indent=2, ensure_ascii=False)
         os.replace(tmp, self.path)
-
-
-

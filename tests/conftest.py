@@ -1,6 +1,6 @@
 import pytest
 
-from pipelines import Done, Engine, Failed
+from pipelines import Done, Failed, Folders, build_services
 
 
 @pytest.fixture(scope="session")
@@ -9,28 +9,29 @@ def outdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def engine(outdir, tmp_path_factory):
-    engine = Engine(ckpt="builtin:tiny", ckpt_dir=str(tmp_path_factory.mktemp("no-models")), outdir=str(outdir))
-    yield engine
-    engine.close()
+def services(outdir, tmp_path_factory):
+    services = build_services("builtin:tiny", Folders(ckpt_dir=str(tmp_path_factory.mktemp("no-models")),
+                                                      outdir=str(outdir)))
+    yield services
+    services.close()
 
 
 @pytest.fixture(scope="session")
-def inpaint_engine(outdir, tmp_path_factory):
-    engine = Engine(ckpt="builtin:tiny-inpainting", ckpt_dir=str(tmp_path_factory.mktemp("no-models")),
-                    outdir=str(outdir))
-    yield engine
-    engine.close()
+def inpaint_services(outdir, tmp_path_factory):
+    services = build_services("builtin:tiny-inpainting", Folders(ckpt_dir=str(tmp_path_factory.mktemp("no-models")),
+                                                                 outdir=str(outdir)))
+    yield services
+    services.close()
 
 
-def run_job(engine, job):
-    """All events of a job; fails the test with the engine's reason if the job failed."""
-    events = list(engine.run(job))
+def run_job(services, job):
+    """All events of a job; fails the test with the services's reason if the job failed."""
+    events = list(services.queue.run(job))
     if isinstance(events[-1], Failed):
         pytest.fail(f"job failed: {events[-1].error}")
     assert isinstance(events[-1], Done)
     return events
 
 
-def done_of(engine, job) -> Done:
-    return run_job(engine, job)[-1]
+def done_of(services, job) -> Done:
+    return run_job(services, job)[-1]

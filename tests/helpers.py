@@ -27,7 +27,7 @@ def write_single_file(folder, path):
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from safetensors.torch import load_file, save_file
 
-    from pipelines.ldm_layout import TEXT_ENCODER_PREFIX, UNET_PREFIX, VAE_PREFIX, unet_to_ldm, vae_to_ldm
+    from tests.ldm_convert import TEXT_ENCODER_PREFIX, UNET_PREFIX, VAE_PREFIX, unet_to_ldm, vae_to_ldm
 
     unet_config = UNet2DConditionModel.load_config(f"{folder}/unet")
     vae_config = AutoencoderKL.load_config(f"{folder}/vae")
@@ -100,7 +100,7 @@ def write_vae(folder, path, noise=0.0, seed=0):
     from diffusers import AutoencoderKL
     from safetensors.torch import load_file, save_file
 
-    from pipelines.ldm_layout import vae_to_ldm
+    from tests.ldm_convert import vae_to_ldm
 
     config = AutoencoderKL.load_config(f"{folder}/vae")
     state = load_file(f"{folder}/vae/diffusion_pytorch_model.safetensors")

@@ -13,9 +13,9 @@ from tests.helpers import noise_image, pixels
 FAST = dict(steps=10, width=64, height=64, seed=3, denoising_strength=1.0, sampler_name="Euler")
 
 
-def picture(engine, prompt, **params):
+def picture(services, prompt, **params):
     settings = dict(FAST, **params)
-    done = done_of(engine, Job(init_images=[noise_image(64, 64, seed=1)], prompt=prompt, **settings))
+    done = done_of(services, Job(init_images=[noise_image(64, 64, seed=1)], prompt=prompt, **settings))
     return pixels(done.images[0]), done
 
 
@@ -24,52 +24,52 @@ def same(a, b):
 
 
 @pytest.fixture(scope="module")
-def unet_calls(engine):
+def unet_calls(services):
     """Every UNet call's `encoder_hidden_states` while the fixture's list is recording."""
     calls = []
 
     def record(_module, args, kwargs):
         calls.append(kwargs["encoder_hidden_states"].detach().clone())
 
-    hook = engine.model.pipe.unet.register_forward_pre_hook(record, with_kwargs=True)
+    hook = services.models.model.pipe.unet.register_forward_pre_hook(record, with_kwargs=True)
     yield calls
     hook.remove()
 
 
-def test_weight_one_is_no_weight_and_other_weights_change_the_picture(engine):
-    plain, _ = picture(engine, "cat")
-    assert same(picture(engine, "(cat:1.0)")[0], plain)
-    assert not same(picture(engine, "(cat:1.5)")[0], plain)
-    assert not same(picture(engine, "[cat]")[0], plain)
+def test_weight_one_is_no_weight_and_other_weights_change_the_picture(services):
+    plain, _ = picture(services, "cat")
+    assert same(picture(services, "(cat:1.0)")[0], plain)
+    assert not same(picture(services, "(cat:1.5)")[0], plain)
+    assert not same(picture(services, "[cat]")[0], plain)
 
 
-def test_emphasis_ignore_and_none(engine):
-    plain, _ = picture(engine, "cat")
-    ignored, done = picture(engine, "(cat:1.5)", override_settings={"emphasis": "Ignore"})
+def test_emphasis_ignore_and_none(services):
+    plain, _ = picture(services, "cat")
+    ignored, done = picture(services, "(cat:1.5)", override_settings={"emphasis": "Ignore"})
     assert same(ignored, plain)
     assert parse_generation_parameters(done.infotexts[0])["Emphasis"] == "Ignore"
-    literal, _ = picture(engine, "(cat:1.5)", override_settings={"emphasis": "None"})
+    literal, _ = picture(services, "(cat:1.5)", override_settings={"emphasis": "None"})
     assert not same(literal, plain)  # the brackets and the number are words then
-    bad = list(engine.run(Job(prompt="cat", width=64, height=64, steps=2, override_settings={"emphasis": "Loud"})))
+    bad = list(services.queue.run(Job(prompt="cat", width=64, height=64, steps=2, override_settings={"emphasis": "Loud"})))
     assert bad[-1].invalid and "emphasis" in bad[-1].error
 
 
-def test_a_long_prompt_uses_all_its_chunks(engine):
+def test_a_long_prompt_uses_all_its_chunks(services):
     """The built-in tokenizer makes one token of each byte of a word: 200 letters are 200 tokens, three chunks."""
     long_prompt = "abcdefghij" * 20
-    assert PromptEncoder(engine.model).chunker.token_count(long_prompt) == (200, 225)
-    encoder = PromptEncoder(engine.model)
+    assert PromptEncoder(services.models.model).chunker.token_count(long_prompt) == (200, 225)
+    encoder = PromptEncoder(services.models.model)
     assert encoder.encode(long_prompt).hidden.shape[1] == 3 * 77
-    full, _ = picture(engine, long_prompt)
-    first, _ = picture(engine, long_prompt[:75])
+    full, _ = picture(services, long_prompt)
+    first, _ = picture(services, long_prompt[:75])
     assert not same(full, first)
-    assert same(picture(engine, long_prompt)[0], full)
+    assert same(picture(services, long_prompt)[0], full)
 
 
-def test_break_and_padding(engine):
-    encoder = PromptEncoder(engine.model)
+def test_break_and_padding(services):
+    encoder = PromptEncoder(services.models.model)
     assert encoder.encode("cat BREAK dog").hidden.shape[1] == 154
-    assert not same(picture(engine, "cat BREAK dog")[0], picture(engine, "cat dog")[0])
+    assert not same(picture(services, "cat BREAK dog")[0], picture(services, "cat dog")[0])
     # a long negative prompt pads the positive one with empty chunks, and the other way round
     conditioning = build_conditioning(encoder, "cat", "x" * 100, 10, 1, 7, 64, 64)
     hidden, _ = conditioning.at(1)
@@ -77,13 +77,13 @@ def test_break_and_padding(engine):
     assert torch.equal(hidden[1, 77:], encoder.encode("").hidden[0])
 
 
-def test_prompt_editing_switches_at_half_of_the_steps_run(engine, unet_calls):
+def test_prompt_editing_switches_at_half_of_the_steps_run(services, unet_calls):
     """`[dog:cat:0.5]` is `dog` for the first half of the steps actually run, then `cat` (checked on the UNet's
     input at every call); 0.75 of 20 steps runs 16, so the switch is after 8."""
-    encoder = PromptEncoder(engine.model)
+    encoder = PromptEncoder(services.models.model)
     dog, cat = encoder.encode("dog").hidden[0], encoder.encode("cat").hidden[0]
     unet_calls.clear()
-    _, done = picture(engine, "[dog:cat:0.5]", steps=20, denoising_strength=0.75)
+    _, done = picture(services, "[dog:cat:0.5]", steps=20, denoising_strength=0.75)
     assert len(unet_calls) == 16
     positive = [call[1] for call in unet_calls]  # row 0 is the negative prompt
     assert all(torch.allclose(p, dog) for p in positive[:8])
@@ -91,43 +91,43 @@ def test_prompt_editing_switches_at_half_of_the_steps_run(engine, unet_calls):
     assert done.infotexts[0].startswith("[dog:cat:0.5]\n")
 
 
-def test_alternation_changes_every_step(engine, unet_calls):
-    encoder = PromptEncoder(engine.model)
+def test_alternation_changes_every_step(services, unet_calls):
+    encoder = PromptEncoder(services.models.model)
     dog, cat = encoder.encode("dog").hidden[0], encoder.encode("cat").hidden[0]
     unet_calls.clear()
-    picture(engine, "[dog|cat]", steps=4)
+    picture(services, "[dog|cat]", steps=4)
     assert [torch.allclose(call[1], dog) for call in unet_calls] == [True, False, True, False]
     assert [torch.allclose(call[1], cat) for call in unet_calls] == [False, True, False, True]
 
 
-def test_and_combines_parts(engine, unet_calls):
-    dog, _ = picture(engine, "dog")
+def test_and_combines_parts(services, unet_calls):
+    dog, _ = picture(services, "dog")
     unet_calls.clear()
-    both, _ = picture(engine, "dog AND cat")
+    both, _ = picture(services, "dog AND cat")
     assert unet_calls[0].shape[0] == 3  # negative, dog, cat in one UNet call
     assert not same(both, dog)
-    zero, _ = picture(engine, "dog AND cat:0")  # a part at weight 0 adds nothing
+    zero, _ = picture(services, "dog AND cat:0")  # a part at weight 0 adds nothing
     assert np.abs(zero - dog).max() <= 1
 
 
-def test_clip_skip(engine):
-    plain, _ = picture(engine, "cat")
-    skipped, done = picture(engine, "cat", override_settings={"CLIP_stop_at_last_layers": 2})
+def test_clip_skip(services):
+    plain, _ = picture(services, "cat")
+    skipped, done = picture(services, "cat", override_settings={"CLIP_stop_at_last_layers": 2})
     assert not same(skipped, plain)
     params = parse_generation_parameters(done.infotexts[0])
     assert params["Clip skip"] == "2"
-    assert "Clip skip" not in done_of(engine, Job(prompt="cat", width=64, height=64, steps=1)).infotexts[0]
-    bad = list(engine.run(Job(prompt="cat", override_settings={"CLIP_stop_at_last_layers": 13})))
+    assert "Clip skip" not in done_of(services, Job(prompt="cat", width=64, height=64, steps=1)).infotexts[0]
+    bad = list(services.queue.run(Job(prompt="cat", override_settings={"CLIP_stop_at_last_layers": 13})))
     assert bad[-1].invalid and "Clip skip" in bad[-1].error
 
 
-def test_comments_are_stripped(engine):
-    plain, _ = picture(engine, "cat\n")
-    commented, done = picture(engine, "cat # a comment\n# a line")
+def test_comments_are_stripped(services):
+    plain, _ = picture(services, "cat\n")
+    commented, done = picture(services, "cat # a comment\n# a line")
     assert same(commented, plain)
     assert "comment" not in done.infotexts[0]
 
 
-def test_nonsense_prompts_run(engine):
+def test_nonsense_prompts_run(services):
     for prompt in ["[[[", "(a:1.2.3)", "a | b", "[a:b|c:1]", "AND AND", "<lora:>"]:
-        done_of(engine, Job(prompt=prompt, width=64, height=64, steps=2))
+        done_of(services, Job(prompt=prompt, width=64, height=64, steps=2))

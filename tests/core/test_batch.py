@@ -19,9 +19,9 @@ from tests.server import ROOT
 FAST = dict(steps=3, scale_by=1.0, seed=5, denoising_strength=0.9, mask_blur=0)
 
 
-def run_batch(engine, **settings):
+def run_batch(services, **settings):
     params = settings.pop("params", FAST)
-    events = list(BatchRun(engine, BatchSettings(**settings), params))
+    events = list(BatchRun(services, BatchSettings(**settings), params))
     assert isinstance(events[-1], BatchSummary)
     return events[-1], events
 
@@ -48,7 +48,7 @@ def test_natural_order_hidden_files_and_output_inside_input_are_left_out(tmp_pat
     assert found == ["img1.png", "img2.png", "img10.png"]
 
 
-def test_a_folder_tree_with_masks_by_stem(engine, tmp_path):
+def test_a_folder_tree_with_masks_by_stem(services, tmp_path):
     src, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
     rels = make_tree(src)
     boxes = {}
@@ -59,7 +59,7 @@ def test_a_folder_tree_with_masks_by_stem(engine, tmp_path):
         os.makedirs(masks / os.path.dirname(rel), exist_ok=True)
         rect_mask(*image.size, box).save(masks / os.path.dirname(rel) / (os.path.splitext(os.path.basename(rel))[0]
                                                                           + ".png"))
-    summary, _ = run_batch(engine, input_dir=str(src), output_dir=str(out), mask_dir=str(masks))
+    summary, _ = run_batch(services, input_dir=str(src), output_dir=str(out), mask_dir=str(masks))
     assert len(summary.done) == 12 and not summary.skipped and not summary.failed
     for rel in rels:
         result = out / (os.path.splitext(rel)[0] + ".png")
@@ -74,12 +74,12 @@ def test_a_folder_tree_with_masks_by_stem(engine, tmp_path):
     assert sorted(p.name for p in src.rglob("*") if p.is_file()) == sorted(os.path.basename(r) for r in rels)
 
 
-def test_one_mask_for_every_picture_and_numbered_outputs_for_a_batch(engine, tmp_path):
+def test_one_mask_for_every_picture_and_numbered_outputs_for_a_batch(services, tmp_path):
     src, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
     make_tree(src, 4)
     masks.mkdir()
     rect_mask(64, 64, (0, 0, 32, 64)).save(masks / "only-mask.png")
-    summary, _ = run_batch(engine, input_dir=str(src), output_dir=str(out), mask_dir=str(masks),
+    summary, _ = run_batch(services, input_dir=str(src), output_dir=str(out), mask_dir=str(masks),
                            params=dict(FAST, batch_size=2))
     assert len(summary.done) == 4
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
@@ -87,7 +87,7 @@ def test_one_mask_for_every_picture_and_numbered_outputs_for_a_batch(engine, tmp
         "dogs/004-1.png", "dogs/004-2.png"]
 
 
-def test_missing_masks_corrupt_and_text_files_are_skipped_with_reasons(engine, tmp_path):
+def test_missing_masks_corrupt_and_text_files_are_skipped_with_reasons(services, tmp_path):
     src, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
     src.mkdir()
     masks.mkdir()
@@ -97,7 +97,7 @@ def test_missing_masks_corrupt_and_text_files_are_skipped_with_reasons(engine, t
         rect_mask(64, 64, (0, 0, 32, 32)).save(masks / name)
     (src / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
     (src / "text.png").write_text("this is not a picture\n")
-    summary, events = run_batch(engine, input_dir=str(src), output_dir=str(out), mask_dir=str(masks))
+    summary, events = run_batch(services, input_dir=str(src), output_dir=str(out), mask_dir=str(masks))
     assert sorted(summary.done) == ["a.png", "c.png"]
     assert "mask is not found" in summary.skipped["b.png"]
     assert "corrupt.png" in summary.skipped["corrupt.png"] and "not a readable image" in summary.skipped["text.png"]
@@ -106,7 +106,7 @@ def test_missing_masks_corrupt_and_text_files_are_skipped_with_reasons(engine, t
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
 
 
-def test_png_info_gives_each_picture_its_own_prompt_and_seed(engine, tmp_path):
+def test_png_info_gives_each_picture_its_own_prompt_and_seed(services, tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     for name, prompt, seed in (("one.png", "a red fox", 1111), ("two.png", "a blue whale", 2222)):
@@ -114,7 +114,7 @@ def test_png_info_gives_each_picture_its_own_prompt_and_seed(engine, tmp_path):
         info.add_text("parameters", f"{prompt}\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: {seed}, "
                                     "Size: 64x64")
         noise_image(64, 64).save(src / name, pnginfo=info)
-    summary, _ = run_batch(engine, input_dir=str(src), output_dir=str(out), png_info=True,
+    summary, _ = run_batch(services, input_dir=str(src), output_dir=str(out), png_info=True,
                            png_info_fields=["Prompt", "Seed"], params=dict(FAST, prompt="photo"))
     assert len(summary.done) == 2
     one = parse_generation_parameters(Image.open(out / "one.png").info["parameters"])
@@ -158,7 +158,7 @@ def test_cli_exits_non_zero_with_a_clear_message_for_a_bad_folder(tmp_path):
     assert finished.returncode == 2 and "is not a folder" in finished.stderr
 
 
-def test_folders_outside_the_allowed_roots_and_links_out_are_refused(engine, tmp_path):
+def test_folders_outside_the_allowed_roots_and_links_out_are_refused(services, tmp_path):
     roots = [str(tmp_path / "inputs"), str(tmp_path / "outputs")]
     inside, outside = tmp_path / "inputs" / "pics", tmp_path / "elsewhere"
     inside.mkdir(parents=True)
@@ -166,24 +166,24 @@ def test_folders_outside_the_allowed_roots_and_links_out_are_refused(engine, tmp
     noise_image(64, 64).save(inside / "ok.png")
     noise_image(64, 64).save(outside / "secret.png")
     with pytest.raises(BatchPathError, match="outside the allowed folders"):
-        BatchRun(engine, BatchSettings(input_dir=str(outside), roots=roots), FAST)
+        BatchRun(services, BatchSettings(input_dir=str(outside), roots=roots), FAST)
     with pytest.raises(BatchPathError, match="output folder .* outside the allowed folders"):
-        BatchRun(engine, BatchSettings(input_dir=str(inside), output_dir="/tmp", roots=roots), FAST)
+        BatchRun(services, BatchSettings(input_dir=str(inside), output_dir="/tmp", roots=roots), FAST)
     (tmp_path / "inputs" / "link").symlink_to(outside, target_is_directory=True)
     with pytest.raises(BatchPathError, match="outside the allowed folders"):
-        BatchRun(engine, BatchSettings(input_dir=str(tmp_path / "inputs" / "link"), roots=roots), FAST)
+        BatchRun(services, BatchSettings(input_dir=str(tmp_path / "inputs" / "link"), roots=roots), FAST)
     (inside / "sneaky.png").symlink_to(outside / "secret.png")
-    summary, _ = run_batch(engine, input_dir=str(inside), output_dir=str(tmp_path / "outputs" / "r"), roots=roots)
+    summary, _ = run_batch(services, input_dir=str(inside), output_dir=str(tmp_path / "outputs" / "r"), roots=roots)
     assert summary.done == ["ok.png"]
     assert "leads outside the allowed folders" in summary.skipped["sneaky.png"]
 
 
-def test_interrupt_stops_the_batch_and_keeps_what_is_saved(engine, tmp_path):
+def test_interrupt_stops_the_batch_and_keeps_what_is_saved(services, tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     for i in range(5):
         noise_image(64, 64, seed=i).save(src / f"{i}.png")
-    run = BatchRun(engine, BatchSettings(input_dir=str(src), output_dir=str(out)), dict(FAST, steps=10))
+    run = BatchRun(services, BatchSettings(input_dir=str(src), output_dir=str(out)), dict(FAST, steps=10))
     events = []
     for event in run:
         events.append(event)

@@ -1,5 +1,5 @@
 """What users bring from A1111: LoRAs, embeddings, VAEs, styles and single-file checkpoints, made by test helpers with
-random weights (or as copies of the built-in model) and used through the engine, offline."""
+random weights (or as copies of the built-in model) and used through the services, offline."""
 import pickle
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from pipelines import Engine, Failed, Job, ModelLoadError
+from pipelines import Failed, Folders, Job, ModelLoadError, build_services
 from pipelines.builtin_model import ensure_builtin
 from pipelines.infotext import parse_generation_parameters
 from pipelines.model_configs import FAMILIES, family_configs
@@ -39,19 +39,18 @@ def dirs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lib_engine(dirs, tmp_path_factory):
-    engine = Engine(ckpt="builtin:tiny", ckpt_dir=str(dirs / "Stable-diffusion"),
-                    outdir=str(tmp_path_factory.mktemp("out")), lora_dir=str(dirs / "Lora"),
-                    embeddings_dir=str(dirs / "embeddings"), vae_dir=str(dirs / "VAE"),
-                    styles_file=str(dirs / "styles.csv"))
-    write_lora(engine.model.pipe, dirs / "Lora" / "kohya.safetensors", seed=1)
-    write_lora(engine.model.pipe, dirs / "Lora" / "peft.safetensors", seed=2, kind="peft")
-    yield engine
-    engine.close()
+def lib_services(dirs, tmp_path_factory):
+    services = build_services("builtin:tiny", Folders(
+        ckpt_dir=str(dirs / "Stable-diffusion"), outdir=str(tmp_path_factory.mktemp("out")), lora_dir=str(dirs / "Lora"),
+        embeddings_dir=str(dirs / "embeddings"), vae_dir=str(dirs / "VAE"), styles_file=str(dirs / "styles.csv")))
+    write_lora(services.models.model.pipe, dirs / "Lora" / "kohya.safetensors", seed=1)
+    write_lora(services.models.model.pipe, dirs / "Lora" / "peft.safetensors", seed=2, kind="peft")
+    yield services
+    services.close()
 
 
-def run(engine, prompt="a cat", **params):
-    done = done_of(engine, Job(init_images=[noise_image(64, 64, seed=4)], prompt=prompt, **dict(FAST, **params)))
+def run(services, prompt="a cat", **params):
+    done = done_of(services, Job(init_images=[noise_image(64, 64, seed=4)], prompt=prompt, **dict(FAST, **params)))
     return pixels(done.images[0]), done
 
 
@@ -64,33 +63,33 @@ def weights(pipe):
 # LoRA
 
 @pytest.mark.parametrize("name", ["kohya", "peft"])
-def test_lora_weight_zero_is_none_and_the_model_is_unchanged_after(lib_engine, name):
-    before = weights(lib_engine.model.pipe)
-    plain, _ = run(lib_engine)
-    zero, _ = run(lib_engine, f"a cat <lora:{name}:0>")
+def test_lora_weight_zero_is_none_and_the_model_is_unchanged_after(lib_services, name):
+    before = weights(lib_services.models.model.pipe)
+    plain, _ = run(lib_services)
+    zero, _ = run(lib_services, f"a cat <lora:{name}:0>")
     assert np.array_equal(zero, plain)
-    with_lora, done = run(lib_engine, f"a cat <lora:{name}:1>")
+    with_lora, done = run(lib_services, f"a cat <lora:{name}:1>")
     assert not np.array_equal(with_lora, plain)
-    after = weights(lib_engine.model.pipe)
+    after = weights(lib_services.models.model.pipe)
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert np.array_equal(run(lib_engine)[0], plain)
+    assert np.array_equal(run(lib_services)[0], plain)
     params = parse_generation_parameters(done.infotexts[0])
     assert params["Prompt"] == f"a cat <lora:{name}:1>"
-    assert params["Lora hashes"] == f"{name}: {short_hash(lib_engine.library.loras.available()[name])}"
+    assert params["Lora hashes"] == f"{name}: {short_hash(lib_services.models.library.loras.available()[name])}"
 
 
-def test_lora_unet_and_text_encoder_weights_are_separate(lib_engine):
-    plain, _ = run(lib_engine)
-    te_only, _ = run(lib_engine, "a cat <lora:kohya:1:0>")
-    unet_only, _ = run(lib_engine, "a cat <lora:kohya:0:1>")
-    both, _ = run(lib_engine, "a cat <lora:kohya:1:1>")
+def test_lora_unet_and_text_encoder_weights_are_separate(lib_services):
+    plain, _ = run(lib_services)
+    te_only, _ = run(lib_services, "a cat <lora:kohya:1:0>")
+    unet_only, _ = run(lib_services, "a cat <lora:kohya:0:1>")
+    both, _ = run(lib_services, "a cat <lora:kohya:1:1>")
     assert len({a.tobytes() for a in (plain, te_only, unet_only, both)}) == 4
 
 
-def test_loha_lokr_and_full_differences_follow_a1111s_formulas(lib_engine, dirs):
+def test_loha_lokr_and_full_differences_follow_a1111s_formulas(lib_services, dirs):
     """LyCORIS files in models/Lora: LoHa (w1a w1b) * (w2a w2b) * alpha / rank, LoKr kron(w1, w2a w2b) * alpha / rank,
     and a full difference, each times the prompt's weight, on one attention layer; the weight is back after."""
-    pipe = lib_engine.model.pipe
+    pipe = lib_services.models.model.pipe
     layer = "down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q"
     module = pipe.unet.get_submodule(layer)
     key = "lora_unet_" + layer.replace(".", "_")
@@ -109,17 +108,17 @@ def test_loha_lokr_and_full_differences_follow_a1111s_formulas(lib_engine, dirs)
         "full": ({f"{key}.diff": diff}, diff),
     }
     before = module.weight.detach().clone()
-    plain, _ = run(lib_engine)
+    plain, _ = run(lib_services)
     for name, (tensors, delta) in files.items():
         save_file(tensors, str(dirs / "Lora" / f"{name}.safetensors"))
-        with lib_engine.library.loras.applied(pipe, [(name, 0.7, 0.7)]):
+        with lib_services.models.library.loras.applied(pipe, [(name, 0.7, 0.7)]):
             assert torch.allclose(module.weight, before + 0.7 * delta, atol=1e-5), name
         assert torch.equal(module.weight, before)
-        assert not np.array_equal(run(lib_engine, f"a cat <lora:{name}:1>")[0], plain), name
+        assert not np.array_equal(run(lib_services, f"a cat <lora:{name}:1>")[0], plain), name
 
 
-def test_unknown_lora_names_the_known_ones(lib_engine):
-    events = list(lib_engine.run(Job(prompt="<lora:nope:1>", width=64, height=64, steps=1)))
+def test_unknown_lora_names_the_known_ones(lib_services):
+    events = list(lib_services.queue.run(Job(prompt="<lora:nope:1>", width=64, height=64, steps=1)))
     assert isinstance(events[-1], Failed) and events[-1].invalid
     assert "'nope'" in events[-1].error and "kohya" in events[-1].error
 
@@ -127,19 +126,19 @@ def test_unknown_lora_names_the_known_ones(lib_engine):
 # ---------------------------------------------------------------------------------------------------------------------
 # textual inversion
 
-def test_an_embedding_is_used_by_name(lib_engine, dirs):
-    plain, _ = run(lib_engine, "a cat, zzstyle")
+def test_an_embedding_is_used_by_name(lib_services, dirs):
+    plain, _ = run(lib_services, "a cat, zzstyle")
     write_embedding(dirs / "embeddings" / "zzstyle.safetensors", vectors=2)
-    with_embedding, done = run(lib_engine, "a cat, zzstyle")
+    with_embedding, done = run(lib_services, "a cat, zzstyle")
     assert not np.array_equal(with_embedding, plain)
     params = parse_generation_parameters(done.infotexts[0])
     assert params["TI hashes"].startswith("zzstyle: ")
-    unrelated, done = run(lib_engine, "a cat, plain words")
+    unrelated, done = run(lib_services, "a cat, plain words")
     assert "TI hashes" not in done.infotexts[0]
-    assert np.array_equal(unrelated, run(lib_engine, "a cat, plain words")[0])
+    assert np.array_equal(unrelated, run(lib_services, "a cat, plain words")[0])
 
 
-def test_pt_embeddings_load_with_weights_only_and_others_are_refused(lib_engine, dirs):
+def test_pt_embeddings_load_with_weights_only_and_others_are_refused(lib_services, dirs):
     write_embedding(dirs / "embeddings" / "ptstyle.pt", vectors=3, seed=5)
 
     class Evil:
@@ -149,44 +148,44 @@ def test_pt_embeddings_load_with_weights_only_and_others_are_refused(lib_engine,
     with open(dirs / "embeddings" / "evil.pt", "wb") as f:
         pickle.dump({"string_to_param": Evil()}, f)
     write_embedding(dirs / "embeddings" / "wide.safetensors", dim=768)  # another model family's
-    loaded, skipped = lib_engine.library.embeddings.split([32])
+    loaded, skipped = lib_services.models.library.embeddings.split([32])
     assert loaded["ptstyle"].vectors == 3 and loaded["ptstyle"].step == 100
     assert "evil" not in loaded and "wide" in skipped
-    plain, _ = run(lib_engine, "a ptstyle cat")
+    plain, _ = run(lib_services, "a ptstyle cat")
     (dirs / "embeddings" / "ptstyle.pt").unlink()
-    assert not np.array_equal(plain, run(lib_engine, "a ptstyle cat")[0])
+    assert not np.array_equal(plain, run(lib_services, "a ptstyle cat")[0])
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # styles
 
-def test_styles_are_applied_and_unknown_ones_refused(lib_engine):
-    _, done = run(lib_engine, "a cat", styles=["Film", "Sharp"], negative_prompt="ugly")
+def test_styles_are_applied_and_unknown_ones_refused(lib_services):
+    _, done = run(lib_services, "a cat", styles=["Film", "Sharp"], negative_prompt="ugly")
     params = parse_generation_parameters(done.infotexts[0])
     assert params["Prompt"] == "a cat, film grain, sharp"
     assert params["Negative prompt"] == "ugly, blurry"
     assert done.info["styles"] == ["Film", "Sharp"]
-    events = list(lib_engine.run(Job(prompt="a cat", styles=["Nope"])))
+    events = list(lib_services.queue.run(Job(prompt="a cat", styles=["Nope"])))
     assert events[-1].invalid and "Film, Sharp" in events[-1].error
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # VAE
 
-def test_vae_files(lib_engine, dirs):
+def test_vae_files(lib_services, dirs):
     folder = ensure_builtin("tiny")
     write_vae(folder, dirs / "VAE" / "same.safetensors")
     write_vae(folder, dirs / "VAE" / "other.safetensors", noise=0.5)
-    plain, _ = run(lib_engine)
-    same, done = run(lib_engine, override_settings={"sd_vae": "same.safetensors"})
+    plain, _ = run(lib_services)
+    same, done = run(lib_services, override_settings={"sd_vae": "same.safetensors"})
     assert np.array_equal(same, plain)
     params = parse_generation_parameters(done.infotexts[0])
     assert params["VAE"] == "same.safetensors" and params["VAE hash"] == model_hash(dirs / "VAE" / "same.safetensors")
-    other, done = run(lib_engine, override_settings={"sd_vae": "other.safetensors"})
+    other, done = run(lib_services, override_settings={"sd_vae": "other.safetensors"})
     assert not np.array_equal(other, plain) and done.info["sd_vae_name"] == "other.safetensors"
-    back, done = run(lib_engine, override_settings={"sd_vae": "None"})
+    back, done = run(lib_services, override_settings={"sd_vae": "None"})
     assert np.array_equal(back, plain) and "VAE" not in parse_generation_parameters(done.infotexts[0])
-    events = list(lib_engine.run(Job(prompt="x", width=64, height=64, steps=1,
+    events = list(lib_services.queue.run(Job(prompt="x", width=64, height=64, steps=1,
                                      override_settings={"sd_vae": "missing.pt"})))
     assert events[-1].invalid and "other.safetensors" in events[-1].error
 
@@ -203,27 +202,27 @@ def test_a_single_file_checkpoint_loads_offline_and_matches_its_folder(dirs, tmp
     assert [(c.title, c.name) for c in listed] == [("sub/tiny-single.safetensors", "tiny-single")]
     assert detect_family(path) == "builtin:tiny"
 
-    folder_engine = Engine(ckpt="builtin:tiny", ckpt_dir=None, outdir=None, lora_dir=str(dirs / "Lora"),
-                           vae_dir=str(dirs / "VAE"))
-    file_engine = Engine(ckpt="sub/tiny-single.safetensors", ckpt_dir=str(dirs / "Stable-diffusion"), outdir=None,
-                         lora_dir=str(dirs / "Lora"), vae_dir=str(dirs / "VAE"))
-    write_lora(folder_engine.model.pipe, dirs / "Lora" / "kohya.safetensors", seed=1)  # as lib_engine writes it
+    folder_services = build_services("builtin:tiny", Folders(ckpt_dir=None, outdir=None, lora_dir=str(dirs / "Lora"),
+                                                             vae_dir=str(dirs / "VAE")))
+    file_services = build_services("sub/tiny-single.safetensors", Folders(
+        ckpt_dir=str(dirs / "Stable-diffusion"), outdir=None, lora_dir=str(dirs / "Lora"), vae_dir=str(dirs / "VAE")))
+    write_lora(folder_services.models.model.pipe, dirs / "Lora" / "kohya.safetensors", seed=1)  # as lib_services writes it
     try:
         for prompt, settings in [("a cat", {}), ("a cat <lora:kohya:0.8>", {}),
                                  ("a cat", {"sd_vae": "other.safetensors"})]:
-            from_folder, _ = run(folder_engine, prompt, override_settings=settings)
-            from_file, done = run(file_engine, prompt, override_settings=settings)
+            from_folder, _ = run(folder_services, prompt, override_settings=settings)
+            from_file, done = run(file_services, prompt, override_settings=settings)
             assert np.array_equal(from_file, from_folder), (prompt, settings)
         params = parse_generation_parameters(done.infotexts[0])
         assert params["Model"] == "tiny-single" and params["Model hash"] == model_hash(path)
         # hashed once loaded: A1111's title, by which (or by the hash alone) it is found again
         title = f"sub/tiny-single.safetensors [{model_hash(path)}]"
-        assert file_engine.checkpoint.title == title
-        assert [c.title for c in file_engine.checkpoints() if not c.builtin] == [title]
-        assert file_engine.load_checkpoint(model_hash(path)).info.title == title
+        assert file_services.models.title == title
+        assert [c.title for c in file_services.models.checkpoints() if not c.builtin] == [title]
+        assert file_services.models.load(model_hash(path)).title == title
     finally:
-        folder_engine.close()
-        file_engine.close()
+        folder_services.close()
+        file_services.close()
 
 
 def test_ckpt_pickles_need_weights_only(tmp_path):
@@ -240,7 +239,7 @@ def test_ckpt_pickles_need_weights_only(tmp_path):
     with open(tmp_path / "evil.ckpt", "wb") as f:
         pickle.dump({"state_dict": Evil()}, f)
     with pytest.raises(ModelLoadError, match="weights_only"):
-        Engine(ckpt=str(tmp_path / "evil.ckpt"), ckpt_dir=None, outdir=None)
+        build_services(str(tmp_path / "evil.ckpt"), Folders(ckpt_dir=None, outdir=None))
     (tmp_path / "broken.safetensors").write_bytes(b"not a checkpoint")
     with pytest.raises(ModelLoadError, match="broken.safetensors"):
         detect_family(tmp_path / "broken.safetensors")
@@ -295,7 +294,7 @@ def test_full_sized_single_files_load_offline_with_the_kept_configs(tmp_path, mo
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from pipelines.ldm_layout import TEXT_ENCODER_PREFIX, UNET_PREFIX, VAE_PREFIX, unet_to_ldm, vae_to_ldm
+    from tests.ldm_convert import TEXT_ENCODER_PREFIX, UNET_PREFIX, VAE_PREFIX, unet_to_ldm, vae_to_ldm
     from pipelines.models import _load_single_file
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines import Engine, Job, ModelLoadError
+from pipelines import Folders, Job, ModelLoadError, build_services
 from pipelines.builtin_model import byte_level_tokenizer, ensure_builtin
 from pipelines.models import list_checkpoints, model_hash, resolve_checkpoint, weight_files
 from tests.conftest import done_of
@@ -83,21 +83,21 @@ def test_builtin_model_keeps_sd_geometry():
 
 
 def test_an_sdxl_folder_loads_and_runs_img2img_and_inpaint(models_dir, tmp_path):
-    engine = Engine(ckpt=None, ckpt_dir=str(models_dir), outdir=str(tmp_path))
+    services = build_services(None, Folders(ckpt_dir=str(models_dir), outdir=str(tmp_path)))
     try:
-        assert engine.model.is_sdxl and engine.notices == []
+        assert services.models.model.is_sdxl and services.models.notices == []
         source = noise_image(128, 128)
-        done = done_of(engine, Job(init_images=[source], steps=4, width=128, height=128, seed=2, prompt="x"))
+        done = done_of(services, Job(init_images=[source], steps=4, width=128, height=128, seed=2, prompt="x"))
         assert done.images[0].size == (128, 128) and "Model: tiny-sdxl," in done.infotexts[0]
         mask = rect_mask(128, 128, (32, 32, 96, 96))
-        done = done_of(engine, Job(init_images=[source], mask=mask, steps=4, width=128, height=128, seed=2))
+        done = done_of(services, Job(init_images=[source], mask=mask, steps=4, width=128, height=128, seed=2))
         out = pixels(done.images[0])
         assert np.array_equal(out[:16], pixels(source)[:16])
         assert (out[48:80, 48:80] != pixels(source)[48:80, 48:80]).any()
-        engine.load_checkpoint("builtin:tiny")  # switching checkpoints
-        assert not engine.model.is_sdxl and engine.notices
+        services.models.load("builtin:tiny")  # switching checkpoints
+        assert not services.models.model.is_sdxl and services.models.notices
     finally:
-        engine.close()
+        services.close()
 
 
 def test_sdxl_loras_with_original_block_names_and_two_encoder_embeddings(models_dir, tmp_path):
@@ -109,31 +109,32 @@ def test_sdxl_loras_with_original_block_names_and_two_encoder_embeddings(models_
     from tests.helpers import write_lora
     (tmp_path / "Lora").mkdir()
     (tmp_path / "embeddings").mkdir()
-    engine = Engine(ckpt="tiny-sdxl", ckpt_dir=str(models_dir), outdir=None, lora_dir=str(tmp_path / "Lora"),
-                    embeddings_dir=str(tmp_path / "embeddings"))
+    services = build_services("tiny-sdxl", Folders(ckpt_dir=str(models_dir), outdir=None,
+                                                   lora_dir=str(tmp_path / "Lora"),
+                                                   embeddings_dir=str(tmp_path / "embeddings")))
     try:
-        before = {k: v.clone() for k, v in engine.model.pipe.unet.state_dict().items()}
-        write_lora(engine.model.pipe, tmp_path / "Lora" / "xl.safetensors", kind="kohya-ldm")
-        lora = engine.library.loras.load("xl")
-        targets = lora_targets(engine.model.pipe)
+        before = {k: v.clone() for k, v in services.models.model.pipe.unet.state_dict().items()}
+        write_lora(services.models.model.pipe, tmp_path / "Lora" / "xl.safetensors", kind="kohya-ldm")
+        lora = services.models.library.loras.load("xl")
+        targets = lora_targets(services.models.model.pipe)
         assert all(prefix in targets for prefix in lora.groups)  # every layer found, UNet by its LDM name
         assert any(p.startswith("lora_unet_input_blocks_") for p in lora.groups)
         assert any(p.startswith("lora_te2_") for p in lora.groups)
 
         def picture(prompt):
             job = Job(init_images=[noise_image(128, 128)], steps=3, width=128, height=128, seed=2, prompt=prompt)
-            return pixels(done_of(engine, job).images[0])
+            return pixels(done_of(services, job).images[0])
 
         plain = picture("a cat zzxl")
         assert np.array_equal(picture("a cat zzxl <lora:xl:0>"), plain)
         assert not np.array_equal(picture("a cat zzxl <lora:xl:1>"), plain)
-        assert all(torch.equal(before[k], v) for k, v in engine.model.pipe.unet.state_dict().items())
+        assert all(torch.equal(before[k], v) for k, v in services.models.model.pipe.unet.state_dict().items())
         generator = torch.Generator().manual_seed(0)
         vectors = {"clip_l": torch.randn(2, 32, generator=generator), "clip_g": torch.randn(2, 32, generator=generator)}
         save_file(vectors, str(tmp_path / "embeddings" / "zzxl.safetensors"))
         assert not np.array_equal(picture("a cat zzxl"), plain)
     finally:
-        engine.close()
+        services.close()
 
 
 @pytest.mark.parametrize("structure", ["sd15", "sdxl"])
@@ -143,7 +144,7 @@ def test_original_unet_names_match_diffusers_own_converter(models_dir, structure
     from diffusers import UNet2DConditionModel
     from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
 
-    from pipelines.ldm_layout import UNET_PREFIX, unet_to_ldm
+    from tests.ldm_convert import UNET_PREFIX, unet_to_ldm
     if structure == "sdxl":
         unet = UNet2DConditionModel.from_pretrained(models_dir / "tiny-sdxl" / "unet")
     else:

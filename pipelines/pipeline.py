@@ -1,0 +1,304 @@
+"""The img2img pipeline: one Job in, pictures and events out, in A1111's order (reference 3.1).
+
+Written as diffusers' own pipelines are: components handed in, `__call__` a numbered recipe, each step a small named
+method. It uses the loaded model's diffusers components directly (text encoder, UNet, VAE, a scheduler per sampler)
+and does itself only what A1111 does differently: A1111's step count for a denoising strength, masked content in
+latent space, the keep-the-original blend at every step for every model type, the inpainting conditioning with
+`inpainting_mask_weight`, per-picture seeds and variation seeds, and the overlay paste-back.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import imageops, prompts
+from .choices import MaskedContent, ResizeMode
+from .conditioning import PromptEncoder, build_conditioning
+from .events import Control, Done, Notice, Progress, Result
+from .generation_info import Run, add_network_params, infotext_params, processed_info
+from .infotext import create_infotext
+from .job import Job, JobError, Options
+from .latents import decode_latents, encode_images, inpainting_conditioning, latent_preview, pil_to_tensor
+from .models import LoadedModel
+from .networks import Library, text_encoder_dims
+from .noise import batch_noise, fixed_seed
+from .preparation import postprocess, prepare_images
+from .samplers import build_scheduler, split_sampler_and_schedule
+from .saving import ImageSaver
+
+Emit = Callable[[object], None]
+
+
+@dataclass
+class Sampling:
+    """One batch of pictures on its way through the denoising loop."""
+    latents: torch.Tensor
+    init_latent: Optional[torch.Tensor]
+    noise: torch.Tensor
+    keep: Optional[torch.Tensor] = None  # 1 where the original stays
+    regenerate: Optional[torch.Tensor] = None
+    extra_channels: Optional[torch.Tensor] = None  # an inpainting model's mask and masked-picture latents
+    scheduler: object = None
+    timesteps: Optional[torch.Tensor] = None
+    step_kwargs: dict = field(default_factory=dict)
+
+
+@dataclass
+class Outputs:
+    images: List[Image.Image] = field(default_factory=list)
+    infotexts: List[str] = field(default_factory=list)
+    seeds: List[int] = field(default_factory=list)
+    subseeds: List[int] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def img2img_steps(steps: int, denoising_strength: float, fix_steps: bool) -> Tuple[int, int]:
+    """(length of the schedule, steps actually run), as A1111 counts them: 20 steps at 0.75 run 16; with
+    `img2img_fix_steps` exactly `steps` run, at the end of a longer schedule. Strength 0 runs nothing."""
+    if denoising_strength <= 0:
+        return steps, 0
+    strength = min(denoising_strength, 0.999)
+    if fix_steps:
+        return int(steps / strength), steps
+    return steps, int(strength * steps) + 1
+
+
+class Img2ImgPipeline:
+    def __init__(self, model: LoadedModel, options: Options, saver: Optional[ImageSaver] = None,
+                 library: Optional[Library] = None):
+        self.model, self.options, self.saver, self.library = model, options, saver, library
+
+    @torch.inference_mode()
+    def __call__(self, job: Job, control: Control, emit: Emit) -> Done:
+        # 1. Check inputs and settings
+        run = self.check_inputs(job)
+        # 2. Seeds: picture i of the job gets seed + i (the same seed for all with a variation strength)
+        self.prepare_seeds(run)
+        # 3. Pictures and mask in pixel space: resize or crop, blur, fill, overlays
+        run.prepared = prepare_images(job, run.opts, run.width, run.height, run.batch_size, emit)
+        # 4. Steps: how many A1111 runs for this denoising strength (all of them for txt2img)
+        self.count_steps(run)
+        outputs = Outputs()
+        # 5. Prompts: comments and extra-network tags out (they stay in the infotext), the VAE and LoRAs in
+        with self.networks_applied(run, emit) as used_loras:
+            # 6. Encode the prompts: conditioning for every step that runs
+            self.encode_prompt(run, used_loras)
+            for n in range(job.n_iter):
+                if control.interrupted.is_set():
+                    outputs.interrupted = True
+                    break
+                control.skipped.clear()
+                seeds, subseeds = run.seeds_of(n)
+                if run.steps_run == 0:  # strength 0: the prepared pictures come back as they are
+                    decoded = self.unsampled(run)
+                else:
+                    # 7. Prepare latents: encode the pictures, draw the noise
+                    sampling = self.prepare_latents(run, seeds, subseeds)
+                    # 8. Mask latents: masked content in latent space, an inpainting model's extra channels
+                    self.mask_latents(run, sampling, seeds)
+                    # 9. Schedule, and the starting latents: noised init latents (pure noise at strength 1)
+                    self.set_timesteps(run, sampling, seeds)
+                    # 10. Denoising loop
+                    latents = self.denoise(run, sampling, control, lambda step, steps, preview: emit(
+                        Progress(step, steps, n, job.n_iter, preview)))
+                    if latents is None:
+                        outputs.interrupted = control.interrupted.is_set()
+                        if outputs.interrupted:
+                            break
+                        emit(Notice(f"skipped batch {n + 1} of {job.n_iter}"))
+                        continue
+                    # 11. Decode
+                    decoded = decode_latents(self.model, latents)
+                # 12. Post-process, save and emit each picture
+                for j, image in enumerate(decoded):
+                    self.save_and_emit(run, postprocess(image, run.prepared, j), seeds[j], subseeds[j], emit,
+                                       outputs)
+        # 13. Grid, and A1111's info for the API
+        return self.finish(run, outputs)
+
+    # -- 1 to 6 --------------------------------------------------------------------------------------------------------
+
+    def check_inputs(self, job: Job) -> Run:
+        job.validate()
+        opts = self.options.with_overrides(job.override_settings)
+        sampler, schedule = split_sampler_and_schedule(job.sampler_name, job.scheduler)
+        width, height = job.target_size()
+        batch_size = len(job.init_images) if len(job.init_images) > 1 else job.batch_size
+        noise_multiplier = opts.initial_noise_multiplier if job.initial_noise_multiplier is None \
+            else job.initial_noise_multiplier
+        return Run(job, opts, sampler, schedule, width, height, batch_size, noise_multiplier)
+
+    @staticmethod
+    def prepare_seeds(run: Run) -> None:
+        job = run.job
+        run.seed, run.subseed = fixed_seed(job.seed), fixed_seed(job.subseed)
+        n_images = job.n_iter * run.batch_size
+        run.all_seeds = [run.seed if job.subseed_strength > 0 else run.seed + i for i in range(n_images)]
+        run.all_subseeds = [run.subseed + i for i in range(n_images)]
+
+    @staticmethod
+    def count_steps(run: Run) -> None:
+        if run.prepared.txt2img:
+            run.schedule_steps, run.steps_run = run.job.steps, run.job.steps
+        else:
+            run.schedule_steps, run.steps_run = img2img_steps(run.job.steps, run.job.denoising_strength,
+                                                              run.opts.img2img_fix_steps)
+
+    def networks_applied(self, run: Run, emit: Emit):
+        """A context with the job's VAE and LoRAs in the model (taken out after it); yields the LoRAs used."""
+        prompt, negative_prompt = run.job.prompt, run.job.negative_prompt
+        if run.opts.enable_prompt_comments:
+            prompt, negative_prompt = prompts.strip_comments(prompt), prompts.strip_comments(negative_prompt)
+        run.prompt, run.negative_prompt = prompt, negative_prompt
+        networks = prompts.extract_extra_networks(prompt)[1] + prompts.extract_extra_networks(negative_prompt)[1]
+        loras = [(n.name, n.weight, n.unet_weight) for n in networks if n.kind == "lora"]
+        for n in networks:
+            if n.kind != "lora":
+                emit(Notice(f"<{n.kind}:{n.name}> ignored: only LoRA extra networks are supported"))
+        if loras and self.library is None:
+            raise JobError("LoRA tags need a LoRA folder, and none is configured")
+        if self.library is not None:
+            run.vae_path = self.library.use_vae(self.model, run.opts.sd_vae)
+        if not loras:
+            return contextlib.nullcontext([])
+        return self.library.loras.applied(self.model.pipe, loras, lambda message: emit(Notice(message)))
+
+    def encode_prompt(self, run: Run, used_loras) -> None:
+        """Conditioning for every step that runs (prompt editing, alternation, AND, embeddings), and the infotext's
+        pairs, which name the networks it used."""
+        embeddings = {}
+        if self.library is not None:
+            embeddings, _ = self.library.embeddings.split(text_encoder_dims(self.model.pipe))
+        opts = run.opts
+        encoder = PromptEncoder(self.model, opts.CLIP_stop_at_last_layers, opts.emphasis,
+                                opts.comma_padding_backtrack, embeddings)
+        if run.steps_run:
+            text = prompts.extract_extra_networks(run.prompt)[0]
+            negative_text = prompts.extract_extra_networks(run.negative_prompt)[0]
+            run.conditioning = build_conditioning(encoder, text, negative_text, max(run.steps_run, 1), run.batch_size,
+                                                  run.job.cfg_scale, run.width, run.height)
+        run.params = add_network_params(infotext_params(run, self.model), run, used_loras, encoder.used_embeddings)
+
+    # -- 7 to 11, for each batch of pictures ---------------------------------------------------------------------------
+
+    def unsampled(self, run: Run) -> List[Image.Image]:
+        size = (run.width, run.height)
+        return [imageops.resize_image(ResizeMode.JUST_RESIZE, im, *size) if im.size != size else im
+                for im in run.prepared.images]
+
+    def prepare_latents(self, run: Run, seeds: List[int], subseeds: List[int]) -> Sampling:
+        """The init latents (latent upscale: encoded at native size, then stretched) and each picture's noise."""
+        model, job = self.model, run.job
+        latent_size = (run.height // 8, run.width // 8)
+        init_latent = None
+        if not run.prepared.txt2img:
+            init_latent = encode_images(model, pil_to_tensor(run.prepared.images), seeds)
+            if tuple(init_latent.shape[2:]) != latent_size:
+                init_latent = F.interpolate(init_latent.float(), size=latent_size, mode="bilinear").to(model.dtype)
+        noise = batch_noise((4, *latent_size), seeds, subseeds, job.subseed_strength, job.seed_resize_from_w,
+                            job.seed_resize_from_h).to(model.execution_device, model.dtype)
+        return Sampling(latents=noise, init_latent=init_latent, noise=noise)
+
+    def mask_latents(self, run: Run, sampling: Sampling, seeds: List[int]) -> None:
+        """Masked content in latent space (keep-mask 1 where the original stays); an inpainting model's mask and
+        masked-picture latents as five more UNet input channels."""
+        model, prepared, job = self.model, run.prepared, run.job
+        if prepared.image_mask is not None:
+            regenerate = torch.from_numpy(imageops.latent_mask(prepared.image_mask, run.width, run.height,
+                                                               job.mask_round))
+            sampling.regenerate = regenerate[None, None].to(model.execution_device, model.dtype)
+            sampling.keep = 1 - sampling.regenerate
+            if job.inpainting_fill == MaskedContent.LATENT_NOISE:
+                sampling.init_latent = sampling.init_latent * sampling.keep + sampling.noise * sampling.regenerate
+            elif job.inpainting_fill == MaskedContent.LATENT_NOTHING:
+                sampling.init_latent = sampling.init_latent * sampling.keep
+        if model.is_inpainting:
+            rows = len(run.conditioning.parts) + run.conditioning.do_cfg
+            sampling.extra_channels = inpainting_conditioning(
+                model, prepared, run.opts.inpainting_mask_weight, job.mask_round, seeds,
+                (run.height // 8, run.width // 8)).repeat(rows, 1, 1, 1)
+
+    def set_timesteps(self, run: Run, sampling: Sampling, seeds: List[int]) -> None:
+        """The last `steps_run` steps of `schedule_steps`; the start: noised init latents (pure noise at 1)."""
+        scheduler = build_scheduler(run.sampler, run.schedule, self.model.pipe.scheduler.config, noise_seed=seeds[0])
+        scheduler.set_timesteps(run.schedule_steps, device=self.model.execution_device)
+        t_start = run.schedule_steps - run.steps_run
+        sampling.scheduler, sampling.timesteps = scheduler, scheduler.timesteps[t_start * scheduler.order:]
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(t_start * scheduler.order)
+        if "generator" in scheduler.step.__code__.co_varnames:
+            sampling.step_kwargs["generator"] = torch.Generator("cpu").manual_seed(seeds[0])
+        sampling.noise = sampling.noise * run.noise_multiplier
+        if run.prepared.txt2img or run.job.denoising_strength >= 1:
+            sampling.latents = sampling.noise * scheduler.init_noise_sigma
+        else:
+            sampling.latents = scheduler.add_noise(sampling.init_latent, sampling.noise,
+                                                   sampling.timesteps[:1].repeat(len(seeds)))
+
+    def denoise(self, run: Run, s: Sampling, control: Control,
+                on_step: Callable[[int, int, Optional[Image.Image]], None]) -> Optional[torch.Tensor]:
+        """The denoising loop; the final latents, or None when interrupted or skipped."""
+        conditioning, unet = run.conditioning, self.model.pipe.unet
+        rows = len(conditioning.parts) + conditioning.do_cfg  # UNet rows per picture: negative, then each AND part
+        latents, total = s.latents, len(s.timesteps)
+        for i, t in enumerate(s.timesteps):
+            if control.interrupted.is_set() or control.skipped.is_set():
+                return None
+            # the prompt in force at this step of the steps run (second-order samplers call the UNet twice a step)
+            prompt_embeds, added_cond_kwargs = conditioning.at(min(run.steps_run, i * run.steps_run // total + 1))
+            model_input = s.scheduler.scale_model_input(torch.cat([latents] * rows) if rows > 1 else latents, t)
+            if s.extra_channels is not None:
+                model_input = torch.cat([model_input, s.extra_channels], dim=1)
+            noise_pred = unet(model_input, t, encoder_hidden_states=prompt_embeds,
+                              added_cond_kwargs=added_cond_kwargs, return_dict=False)[0]
+            noise_pred = conditioning.combine(noise_pred, run.job.cfg_scale)
+            latents = s.scheduler.step(noise_pred, t, latents, **s.step_kwargs, return_dict=False)[0]
+            if s.keep is not None:
+                # The original outside the mask, noised to the next step (clean after the last): for a first-order
+                # sampler the same as A1111's blend of the denoised prediction with the clean init latent.
+                original = s.init_latent if i == total - 1 else \
+                    s.scheduler.add_noise(s.init_latent, s.noise, s.timesteps[i + 1:i + 2])
+                latents = original * s.keep + latents * s.regenerate
+            on_step(i + 1, total, self.preview(latents, i + 1, total, run.opts))
+        return latents
+
+    def preview(self, latents: torch.Tensor, step: int, total: int, opts: Options) -> Optional[Image.Image]:
+        every = opts.show_progress_every_n_steps
+        if opts.live_previews_enable and every > 0 and step % every == 0 and step < total:
+            return latent_preview(self.model, latents)
+        return None
+
+    # -- 12 and 13 -----------------------------------------------------------------------------------------------------
+
+    def save_and_emit(self, run: Run, image: Image.Image, seed: int, subseed: int, emit: Emit,
+                      outputs: Outputs) -> None:
+        params = dict(run.params, Seed=seed)
+        if run.job.subseed_strength > 0:
+            params["Variation seed"] = subseed
+        infotext = create_infotext(run.prompt, run.negative_prompt, params)
+        image.info["parameters"] = infotext
+        path = None
+        if self.saver is not None and run.opts.samples_save and not run.job.do_not_save_samples:
+            path = self.saver.save_sample(image, seed, infotext)
+        emit(Result(image=image, infotext=infotext, seed=seed, index=len(outputs.images), path=path))
+        outputs.images.append(image)
+        outputs.infotexts.append(infotext)
+        outputs.seeds.append(seed)
+        outputs.subseeds.append(subseed)
+
+    def finish(self, run: Run, outputs: Outputs) -> Done:
+        job, opts, saver = run.job, run.opts, self.saver
+        grid = grid_path = None
+        save_grid = saver is not None and opts.grid_save and not job.do_not_save_grid and not job.do_not_save_samples
+        if len(outputs.images) > 1 and (opts.return_grid or save_grid):
+            grid = imageops.image_grid(outputs.images)
+            if save_grid:
+                grid_path = saver.save_grid(grid, outputs.infotexts[0])
+        return Done(images=outputs.images, infotexts=outputs.infotexts, seeds=outputs.seeds, subseeds=outputs.subseeds,
+                    info=processed_info(run, self.model, outputs.infotexts), interrupted=outputs.interrupted,
+                    grid=grid, grid_path=grid_path)

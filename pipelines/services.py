@@ -1,0 +1,60 @@
+"""The services the page, the API and batch are handed (InvokeAI's `context`): the model manager, the job queue, the
+prompt tools and the settings. Nothing outside `pipelines` reaches past these methods into a model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+from .events import Done
+from .job import Job
+from .job_queue import JobHandle, JobQueue
+from .model_manager import Folders, ModelManager, Placement
+from .pipeline import Img2ImgPipeline
+from .prompt_tools import PromptTools
+from .prompts import StyleDatabase
+from .saving import ImageSaver
+from .settings import SettingsStore
+
+
+@dataclass
+class Services:
+    models: ModelManager
+    queue: JobQueue
+    prompts: PromptTools
+    settings: SettingsStore
+
+    def update_settings(self, changes: Dict[str, Any]) -> None:
+        """Check and apply settings (A1111's POST /options): an unknown `sd_vae` or a bad value raises a JobError,
+        a checkpoint that does not load a ModelLoadError; `sd_model_checkpoint` loads that model."""
+        if "sd_vae" in changes:
+            self.models.check_vae(changes["sd_vae"])
+        checkpoint = changes.get("sd_model_checkpoint")
+        if checkpoint and checkpoint != self.models.title:
+            changes = dict(changes, sd_model_checkpoint=self.models.load(checkpoint).title)
+        self.settings.update(changes)
+
+    def setting_values(self) -> Dict[str, Any]:
+        return dict(self.settings.values, sd_model_checkpoint=self.models.title)
+
+    def close(self) -> None:
+        self.queue.close()
+
+
+def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), placement: Placement = Placement(),
+                   settings: Optional[SettingsStore] = None) -> Services:
+    """Load the model (ModelLoadError when it does not load) and start the queue's worker."""
+    settings = settings or SettingsStore()
+    models = ModelManager(ckpt, folders, placement)
+    prompt_tools = PromptTools(StyleDatabase(folders.styles_file), models, settings)
+    saver = ImageSaver(folders.outdir) if folders.outdir else None
+
+    def prepare(job: Job) -> Job:
+        job.validate()
+        return prompt_tools.apply_styles(job)
+
+    def run(handle: JobHandle) -> Done:
+        with models.for_job(handle.job, handle.emit) as model:
+            pipeline = Img2ImgPipeline(model, settings.options(), saver, models.library)
+            return pipeline(handle.job, handle.control, handle.emit)
+
+    return Services(models, JobQueue(run, prepare), prompt_tools, settings)
