@@ -92,8 +92,8 @@ def run_batch(argv: List[str]) -> int:
                              png_info_fields=[f.strip() for f in args.png_info_fields.split(",") if f.strip()],
                              resume=not args.no_resume)
     try:
-        services = build_services(args.ckpt, folders(args), Placement(args.device, not args.no_half,
-                                                                        not args.no_half_vae))
+        placement = Placement(args.device, half=not args.no_half, half_vae=not args.no_half_vae)
+        services = build_services(args.ckpt, folders(args), placement)
         run = BatchRun(services, settings, params)
     except (ModelLoadError, BatchPathError) as e:
         print(f"error: {e}", file=sys.stderr)

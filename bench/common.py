@@ -68,7 +68,7 @@ def time_core(services: Services, case: str, size: int, steps: int, strength: fl
 
 
 def diffusers_pipelines(services: Services) -> Dict[str, object]:
-    """Bare diffusers pipelines over the loaded model's own components, with the same scheduler as the core's "Euler"."""
+    """Bare diffusers pipelines over the loaded model's components, with the same scheduler as the core's "Euler"."""
     from diffusers import EulerDiscreteScheduler, StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline
 
     loaded = services.models.model.pipe

@@ -18,8 +18,8 @@ from .samplers import SCHEDULES, sampler_names
 from .services import Services, build_services
 
 __all__ = [
-    "InpaintArea", "MaskedContent", "MaskMode", "ResizeMode", "Control", "Done", "Event", "Failed", "Notice", "Progress",
-    "Queued", "Result", "ImageInputError", "load_image", "create_infotext", "parse_generation_parameters", "Job",
-    "JobError", "Options", "JobHandle", "Folders", "Placement", "CheckpointInfo", "ModelLoadError", "Param",
+    "InpaintArea", "MaskedContent", "MaskMode", "ResizeMode", "Control", "Done", "Event", "Failed", "Notice",
+    "Progress", "Queued", "Result", "ImageInputError", "load_image", "create_infotext", "parse_generation_parameters",
+    "Job", "JobError", "Options", "JobHandle", "Folders", "Placement", "CheckpointInfo", "ModelLoadError", "Param",
     "declared", "img2img_steps", "ProgressReport", "SCHEDULES", "sampler_names", "Services", "build_services",
 ]

@@ -45,4 +45,3 @@ class InpaintArea(Choice):
 
 
 EMPHASIS_MODES = ("Original", "No norm", "Ignore", "None")
-

@@ -35,7 +35,7 @@ class Options:
     show_progress_every_n_steps: int = InputField(3, label="Live preview every N steps", ge=-1)
     live_previews_enable: bool = InputField(True, label="Show live previews")
     sd_vae: str = InputField("Automatic", label="SD VAE", help='"Automatic", "None", or a file under the VAE folder')
-    CLIP_stop_at_last_layers: int = InputField(1, infotext="Clip skip", label="Clip skip", ge=1, le=12, ui=(1, 12, 1))
+    CLIP_stop_at_last_layers: int = InputField(1, label="Clip skip", ge=1, le=12, ui=(1, 12, 1), infotext="Clip skip")
     emphasis: str = InputField("Original", label="Emphasis mode", choices=EMPHASIS_MODES, strict_choices=True)
     comma_padding_backtrack: int = InputField(20, label="Prompt word wrap length limit", ge=0, le=74)
     enable_prompt_comments: bool = InputField(True, label="Enable comments")
@@ -67,38 +67,42 @@ class Job:
     api/ read them)."""
     init_images: List[Image.Image] = field(default_factory=list)
     mask: Optional[Image.Image] = None
-    prompt: str = InputField("", infotext="Prompt", label="Prompt")
-    negative_prompt: str = InputField("", infotext="Negative prompt", label="Negative prompt")
+    prompt: str = InputField("", label="Prompt", infotext="Prompt")
+    negative_prompt: str = InputField("", label="Negative prompt", infotext="Negative prompt")
     resize_mode: int = InputField(ResizeMode.JUST_RESIZE, label="Resize mode", api="img2img")
-    width: int = InputField(512, infotext="Size-1", label="Width", ge=MIN_SIZE, le=MAX_SIZE, ui=(64, 2048, 8))
-    height: int = InputField(512, infotext="Size-2", label="Height", ge=MIN_SIZE, le=MAX_SIZE, ui=(64, 2048, 8))
+    width: int = InputField(512, label="Width", ge=MIN_SIZE, le=MAX_SIZE, ui=(64, 2048, 8), infotext="Size-1")
+    height: int = InputField(512, label="Height", ge=MIN_SIZE, le=MAX_SIZE, ui=(64, 2048, 8), infotext="Size-2")
     scale_by: Optional[float] = InputField(None, label="Scale", type=float, optional=True, ge=0.05, le=8,
                                            ui=(0.05, 4, 0.05), ui_default=1.0, api=None,
                                            help='"Resize by": the size is the first init picture\'s times this')
-    denoising_strength: float = InputField(0.75, infotext="Denoising strength", label="Denoising strength", ge=0, le=1, ui=(0, 1, 0.01),
-                                           api="img2img")
-    mask_blur: Optional[int] = InputField(None, infotext="Mask blur", label="Mask blur", type=int, optional=True, ge=0, le=256,
-                                          ui=(0, 64, 1), ui_default=4, api="img2img",
+    denoising_strength: float = InputField(0.75, label="Denoising strength", ge=0, le=1, ui=(0, 1, 0.01),
+                                           api="img2img", infotext="Denoising strength")
+    mask_blur: Optional[int] = InputField(None, label="Mask blur", type=int, optional=True, ge=0, le=256,
+                                          ui=(0, 64, 1), ui_default=4, api="img2img", infotext="Mask blur",
                                           help="pixels of blur at the mask's edge (sets mask_blur_x and mask_blur_y)")
     mask_blur_x: int = InputField(4, label="Mask blur x", ge=0, le=256, api="img2img", page=False, cli=False)
     mask_blur_y: int = InputField(4, label="Mask blur y", ge=0, le=256, api="img2img", page=False, cli=False)
     mask_round: bool = InputField(True, label="Round the mask", api="img2img", page=False, cli=False)
-    inpainting_fill: int = InputField(MaskedContent.ORIGINAL, infotext="Masked content", label="Masked content", api_default=MaskedContent.FILL,
-                                      api="img2img")
-    inpaint_full_res: bool = InputField(False, infotext="Inpaint area", label="Inpaint area", choices=InpaintArea, api_default=True,
-                                        ui_name="inpaint_area", api="img2img")
-    inpaint_full_res_padding: int = InputField(32, infotext="Masked area padding", label="Only masked padding, pixels", ge=0, le=MAX_SIZE,
-                                               ui=(0, 256, 4), api_default=0, api="img2img")
-    inpainting_mask_invert: int = InputField(MaskMode.INPAINT_MASKED, infotext="Mask mode", label="Mask mode", ui_name="mask_mode",
-                                             api="img2img")
+    inpainting_fill: int = InputField(MaskedContent.ORIGINAL, label="Masked content", api_default=MaskedContent.FILL,
+                                      api="img2img", infotext="Masked content")
+    inpaint_full_res: bool = InputField(False, label="Inpaint area", choices=InpaintArea, api_default=True,
+                                        ui_name="inpaint_area", api="img2img", infotext="Inpaint area")
+    inpaint_full_res_padding: int = InputField(32, label="Only masked padding, pixels", ge=0, le=MAX_SIZE,
+                                               ui=(0, 256, 4), api_default=0, api="img2img",
+                                               infotext="Masked area padding")
+    inpainting_mask_invert: int = InputField(MaskMode.INPAINT_MASKED, label="Mask mode", ui_name="mask_mode",
+                                             api="img2img", infotext="Mask mode")
     initial_noise_multiplier: Optional[float] = InputField(None, label="Noise multiplier", type=float, optional=True,
                                                            ge=0, le=1.5, api="img2img", page=False,
                                                            help="empty: the setting initial_noise_multiplier")
-    sampler_name: str = InputField("DPM++ 2M", infotext="Sampler", label="Sampling method", choices=sampler_names, api_default=None)
-    scheduler: str = InputField("Automatic", infotext="Schedule type", label="Schedule type", choices=SCHEDULES, api_default=None)
-    steps: int = InputField(20, infotext="Steps", label="Sampling steps", ge=1, le=1000, ui=(1, 150, 1), api_default=50)
-    cfg_scale: float = InputField(7.0, infotext="CFG scale", label="CFG Scale", ge=0, le=100, ui=(1, 30, 0.5))
-    seed: int = InputField(-1, infotext="Seed", label="Seed", help="-1: a random seed")
+    sampler_name: str = InputField("DPM++ 2M", label="Sampling method", choices=sampler_names, api_default=None,
+                                   infotext="Sampler")
+    scheduler: str = InputField("Automatic", label="Schedule type", choices=SCHEDULES, api_default=None,
+                                infotext="Schedule type")
+    steps: int = InputField(20, label="Sampling steps", ge=1, le=1000, ui=(1, 150, 1), api_default=50,
+                            infotext="Steps")
+    cfg_scale: float = InputField(7.0, label="CFG Scale", ge=0, le=100, ui=(1, 30, 0.5), infotext="CFG scale")
+    seed: int = InputField(-1, label="Seed", help="-1: a random seed", infotext="Seed")
     subseed: int = InputField(-1, label="Variation seed")
     subseed_strength: float = InputField(0.0, label="Variation strength", ge=0, le=1, ui=(0, 1, 0.01))
     seed_resize_from_h: int = InputField(-1, label="Resize seed from height", ge=-1, le=MAX_SIZE, ui=(0, 2048, 8),

@@ -87,4 +87,3 @@ def pasted(param: Param, found: dict):
         return param.type(value) if param.type in (int, float) else value
     except (TypeError, ValueError):
         return keep
-

@@ -135,7 +135,7 @@ def test_txt2img_is_served_by_the_same_core(api):
     ({"init_images": [base64.b64encode(b"just some text\n").decode()]}, 422, "init_images[0] is not a readable image"),
     ({"mask": base64.b64encode(b"not a picture").decode()}, 422, "mask is not a readable image"),
     ({"sampler_name": "Euler z"}, 422, "unknown sampler 'Euler z'; known samplers:"),
-    ({"steps": -1}, 422, "steps is -1"),
+    ({"steps": -1}, 422, "steps: Input should be greater than or equal to 1"),
     ({"steps": "many"}, 422, "steps: Input should be a valid integer"),
     ({"init_images": []}, 404, "Init image not found"),
     ({"init_images": ["https://example.com/cat.png"]}, 422, "URLs are refused"),

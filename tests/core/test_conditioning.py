@@ -50,7 +50,8 @@ def test_emphasis_ignore_and_none(services):
     assert parse_generation_parameters(done.infotexts[0])["Emphasis"] == "Ignore"
     literal, _ = picture(services, "(cat:1.5)", override_settings={"emphasis": "None"})
     assert not same(literal, plain)  # the brackets and the number are words then
-    bad = list(services.queue.run(Job(prompt="cat", width=64, height=64, steps=2, override_settings={"emphasis": "Loud"})))
+    bad = list(services.queue.run(Job(prompt="cat", width=64, height=64, steps=2,
+                                      override_settings={"emphasis": "Loud"})))
     assert bad[-1].invalid and "emphasis" in bad[-1].error
 
 

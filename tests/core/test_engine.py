@@ -119,7 +119,7 @@ def test_fix_steps_runs_exactly_the_steps_asked():
                                                             (10, 0.5, True, 10), (8, 1.0, False, 8)])
 def test_the_engine_runs_that_many_steps(services, steps, strength, fix, expected):
     events = run_job(services, job(steps=steps, denoising_strength=strength,
-                                 override_settings={"img2img_fix_steps": fix}))
+                                   override_settings={"img2img_fix_steps": fix}))
     progress = [e for e in events if isinstance(e, Progress)]
     assert [p.step for p in progress] == list(range(1, expected + 1))
     assert {p.steps for p in progress} == {expected}
@@ -186,7 +186,7 @@ def test_every_masked_content_changes_only_the_masked_area(services, fill, writt
     source = noise_image(128, 128)
     mask = rect_mask(128, 128, (32, 32, 96, 96))
     done = done_of(services, job(source, mask=mask, inpainting_fill=fill, width=128, height=128, steps=6,
-                               denoising_strength=0.9))
+                                 denoising_strength=0.9))
     out, original = pixels(done.images[0]), pixels(source)
     overlay_mask = np.asarray(imageops.double_mask(imageops.blur_mask(mask, 4, 4)))
     assert np.array_equal(out[overlay_mask == 0], original[overlay_mask == 0])
@@ -221,7 +221,7 @@ def test_only_masked_on_a_large_picture_returns_its_size_and_keeps_everything_ou
     source = noise_image(1024, 768)
     mask = rect_mask(1024, 768, (600, 300, 640, 340))
     done = done_of(services, job(source, mask=mask, inpaint_full_res=True, inpaint_full_res_padding=32,
-                               width=128, height=128, denoising_strength=0.9))
+                                 width=128, height=128, denoising_strength=0.9))
     out, original = pixels(done.images[0]), pixels(source)
     assert done.images[0].size == (1024, 768)
     blurred = np.asarray(imageops.blur_mask(mask, 4, 4))
@@ -250,7 +250,7 @@ def test_a_smaller_mask_of_the_same_shape_is_scaled_to_the_picture(services):
 def test_latent_upscale_with_a_mask(services):
     source = noise_image(64, 64)
     done = done_of(services, job(source, mask=rect_mask(64, 64, (0, 0, 32, 64)), resize_mode=3, width=128,
-                               height=128, mask_blur=0))
+                                 height=128, mask_blur=0))
     out = pixels(done.images[0])
     assert done.images[0].size == (128, 128)
     assert np.array_equal(out[:, 80:], pixels(imageops.resize_image(0, source, 128, 128))[:, 80:])

@@ -41,8 +41,9 @@ def dirs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lib_services(dirs, tmp_path_factory):
     services = build_services("builtin:tiny", Folders(
-        ckpt_dir=str(dirs / "Stable-diffusion"), outdir=str(tmp_path_factory.mktemp("out")), lora_dir=str(dirs / "Lora"),
-        embeddings_dir=str(dirs / "embeddings"), vae_dir=str(dirs / "VAE"), styles_file=str(dirs / "styles.csv")))
+        ckpt_dir=str(dirs / "Stable-diffusion"), outdir=str(tmp_path_factory.mktemp("out")),
+        lora_dir=str(dirs / "Lora"), embeddings_dir=str(dirs / "embeddings"), vae_dir=str(dirs / "VAE"),
+        styles_file=str(dirs / "styles.csv")))
     write_lora(services.models.model.pipe, dirs / "Lora" / "kohya.safetensors", seed=1)
     write_lora(services.models.model.pipe, dirs / "Lora" / "peft.safetensors", seed=2, kind="peft")
     yield services
@@ -186,7 +187,7 @@ def test_vae_files(lib_services, dirs):
     back, done = run(lib_services, override_settings={"sd_vae": "None"})
     assert np.array_equal(back, plain) and "VAE" not in parse_generation_parameters(done.infotexts[0])
     events = list(lib_services.queue.run(Job(prompt="x", width=64, height=64, steps=1,
-                                     override_settings={"sd_vae": "missing.pt"})))
+                                             override_settings={"sd_vae": "missing.pt"})))
     assert events[-1].invalid and "other.safetensors" in events[-1].error
 
 
@@ -206,7 +207,7 @@ def test_a_single_file_checkpoint_loads_offline_and_matches_its_folder(dirs, tmp
                                                              vae_dir=str(dirs / "VAE")))
     file_services = build_services("sub/tiny-single.safetensors", Folders(
         ckpt_dir=str(dirs / "Stable-diffusion"), outdir=None, lora_dir=str(dirs / "Lora"), vae_dir=str(dirs / "VAE")))
-    write_lora(folder_services.models.model.pipe, dirs / "Lora" / "kohya.safetensors", seed=1)  # as lib_services writes it
+    write_lora(folder_services.models.model.pipe, dirs / "Lora" / "kohya.safetensors", seed=1)  # as lib_services does
     try:
         for prompt, settings in [("a cat", {}), ("a cat <lora:kohya:0.8>", {}),
                                  ("a cat", {"sd_vae": "other.safetensors"})]:
