@@ -13,7 +13,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 from .events import FINAL, Control, Done, Event, Failed, Progress, Queued
 from .imageops import ImageInputError
 from .job import Job, JobError
-from .models import ModelLoadError
+from .models import ModelLoadError, free_memory
 from .progress import ProgressReport
 from .prompts import UnknownStyleError
 from .samplers import UnknownSamplerError
@@ -182,12 +182,3 @@ def describe_failure(error: Exception) -> str:
         return ("out of memory: try a smaller size or batch, 'Only masked' inpainting, or --medvram / --lowvram "
                 f"({error.__class__.__name__})")
     return f"{error.__class__.__name__}: {error}"
-
-
-def free_memory() -> None:
-    import gc
-
-    import torch
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -11,9 +11,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from .events import Notice
 from .job import Job, JobError
-from .job_queue import free_memory
-from .models import (CheckpointInfo, LoadedModel, ModelLoadError, known_hash, list_checkpoints, load_model,
-                     resolve_checkpoint)
+from .models import (CheckpointInfo, LoadedModel, ModelLoadError, free_memory, known_hash, list_checkpoints,
+                     load_model, resolve_checkpoint)
 from .networks import Embedding, Library, text_encoder_dims
 
 log = logging.getLogger(__name__)

@@ -276,3 +276,13 @@ def load_model(info: CheckpointInfo, device: str, half: bool, half_vae: bool = T
     local = Path(path)
     return LoadedModel(info=info, pipe=pipe, hash=model_hash(local) if local.exists() else None, is_sdxl=is_sdxl,
                        in_channels=pipe.unet.config.in_channels, device=device, dtype=dtype, vae_dtype=vae_dtype)
+
+
+def free_memory() -> None:
+    """Give back what a dropped model or a failed job held."""
+    import gc
+
+    import torch
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -35,11 +35,13 @@ def wire_generate(generation: Generation, c: dict, mode: gr.State, buttons: dict
     defaults = {n: c[n].value for n in names}
     outputs = [out["gallery"], out["status"], out["preview"], out["info"], out["infotexts"]]
     any_mode = endpoint(generation, names, defaults, None)
-    buttons["generate"].click(any_mode, [mode] + inputs, outputs, api_name="generate", concurrency_limit=None)
-    c["prompt"].submit(any_mode, [mode] + inputs, outputs, api_visibility="undocumented", concurrency_limit=None)
+    # The page's own progress line, preview and gallery show how a job goes: no Gradio overlay over them.
+    streaming = dict(concurrency_limit=None, show_progress="hidden")
+    buttons["generate"].click(any_mode, [mode] + inputs, outputs, api_name="generate", **streaming)
+    c["prompt"].submit(any_mode, [mode] + inputs, outputs, api_visibility="undocumented", **streaming)
     for index, tab in enumerate(MODE_TABS):
         hidden = gr.Button(visible=False)
         hidden.click(endpoint(generation, names, defaults, index), inputs, outputs, api_name=tab.endpoint,
-                     concurrency_limit=None)
+                     **streaming)
     buttons["interrupt"].click(generation.interrupt, None, None, **UI_ONLY)
     buttons["skip"].click(generation.skip, None, None, **UI_ONLY)

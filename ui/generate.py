@@ -23,6 +23,11 @@ def progress_html(text: str, step: float = 0, steps: float = 0) -> str:
     return f'<div class="progress-line">{bar}<span>{html.escape(text)}</span></div>'
 
 
+def shown(gallery: list, status, preview, info: str, infotexts: List[str], running: bool = True) -> tuple:
+    """The outputs, as plain values for gradio_client callers too: the live preview only while the job runs."""
+    return gallery, status, preview if running else None, info, infotexts
+
+
 class Generation:
     """Yields (gallery, progress html, preview, infotext, infotexts) as a job or a batch goes."""
 
@@ -69,7 +74,7 @@ class Generation:
                 took = time.time() - handle.report.started
                 status = progress_html(f"{'Interrupted' if event.interrupted else 'Done'} in {took:.1f} s: "
                                        f"{len(event.images)} picture(s)")
-            yield gallery, status, preview, info, infotexts
+            yield shown(gallery, status, preview, info, infotexts, running=not isinstance(event, Done))
 
     def batch(self, v: dict, params: dict, owner: Optional[str]):
         """Uploaded pictures, or "From directory" (when its tab is selected, or for API callers, who have no tabs, a
@@ -117,4 +122,4 @@ class Generation:
                 continue
             elif isinstance(event, BatchSummary):
                 status, info = progress_html(event.text().split("\n")[0]), event.text()
-            yield gallery, status, preview, info, infotexts
+            yield shown(gallery, status, preview, info, infotexts, running=not isinstance(event, BatchSummary))

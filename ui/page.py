@@ -37,9 +37,11 @@ document.addEventListener('keydown', (e) => {
 """
 
 CSS = ("#progress_status progress {width: 100%; height: 14px;} "
-       ".token-counter {font-size: 0.85em; opacity: 0.8; white-space: nowrap;}")
+       ".token-counter {font-size: 0.85em; opacity: 0.8; white-space: nowrap;} "
+       "#preview img {width: 100%; height: 100%; object-fit: contain; image-rendering: auto;}")
 
 Components = Dict[str, gr.components.Component]
+OUTPUT_HEIGHT = 512
 
 
 class Page:
@@ -151,12 +153,21 @@ class Page:
     def build_outputs(info: gr.Textbox) -> dict:
         with gr.Column(scale=1):
             status = gr.HTML(progress_html("Idle"), elem_id="progress_status")
-            preview = gr.Image(label="Live preview", interactive=False, height=160, elem_id="preview", format="png")
-            gallery = gr.Gallery(label="Output", columns=4, format="png", elem_id="gallery", height=400,
-                                 object_fit="contain")
+            # The live preview at the gallery's size; the selected result whole (contained in the gallery's preview
+            # area, never cropped), the others as thumbnails under it.
+            preview = gr.Image(label="Live preview", interactive=False, height=OUTPUT_HEIGHT, elem_id="preview",
+                               format="png", visible=False)
+            gallery = gr.Gallery(label="Output", columns=4, format="png", elem_id="gallery", height=OUTPUT_HEIGHT,
+                                 preview=True, object_fit="contain")
             info.render()
             infotexts = gr.State([])
         gallery.select(selected_infotext, infotexts, info, **UI_ONLY)
+        # As A1111 shows them: the newest result whole in the gallery's preview, and the live preview only while
+        # there is one (a job runs).
+        gallery.change(lambda pictures: gr.Gallery(selected_index=len(pictures) - 1 if pictures else None), gallery,
+                       gallery, show_progress="hidden", **UI_ONLY)
+        preview.change(lambda picture: gr.Image(visible=picture is not None), preview, preview, show_progress="hidden",
+                       **UI_ONLY)
         return {"gallery": gallery, "status": status, "preview": preview, "info": info, "infotexts": infotexts}
 
     @staticmethod

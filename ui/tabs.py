@@ -56,7 +56,6 @@ def inpaint_job(v: dict, params: dict) -> Job:
 
 def inpaint_sketch_job(v: dict, params: dict) -> Job:
     editor = require_editor(v["inpaint_sketch"], "Inpaint sketch")
-    params = dict(params, mask_blur=int(v["mask_blur"]))
     return modes.inpaint_sketch.make_job(editor["background"], editor["composite"], mask_alpha=float(v["mask_alpha"]),
                                          **params)
 

@@ -191,6 +191,9 @@ def test_information_routes_have_a1111s_shapes(api):
         assert requests.post(f"{url}/{route}", timeout=60).status_code == 200
     schema = requests.get(url.replace("/sdapi/v1", "/openapi.json"), timeout=10).json()
     assert "/sdapi/v1/img2img" in schema["paths"]
+    fields = schema["components"]["schemas"]["Img2ImgRequest"]["properties"]  # the declared bounds, for clients
+    assert (fields["steps"]["minimum"], fields["steps"]["maximum"], fields["steps"]["default"]) == (1, 1000, 50)
+    assert (fields["resize_mode"]["minimum"], fields["resize_mode"]["maximum"]) == (0, 3)
     assert requests.get(url.replace("/sdapi/v1", "/docs"), timeout=10).status_code == 200
 
 

@@ -1,9 +1,5 @@
 """The page in real headless Chromium (Debian's, driven by Playwright) against app.py on 127.0.0.1: upload, draw on
 the canvas, generate, watch the progress bar and the gallery, and check the saved files' pixels."""
-import glob
-import os
-import time
-
 import numpy as np
 import pytest
 import requests
@@ -11,101 +7,11 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from tests.helpers import noise_image, pixels
-from tests.server import ROOT, app_server
+from tests.server import app_server
+from tests.ui.browser import (RESULTS, draw_stroke_through_centre, generate_and_wait, needs_chromium, open_tab,
+                              saved_files, screenshot, set_number, upload_to_editor)
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-ARTIFACTS = os.path.join(ROOT, "test-artifacts")
-
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ui")
-    (tmp / "styles.csv").write_text('name,prompt,negative_prompt\nFilm,"{prompt}, film grain",blurry\n')
-    with app_server(str(tmp), "--batch-roots", f"{tmp}/inputs,{tmp}/outputs") as (url, _):
-        yield url, tmp / "outputs"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1200})
-    page = context.new_page()
-    page.goto(server[0] + "/")
-    page.wait_for_selector("#generate_button", timeout=60000)
-    yield page
-    context.close()
-
-
-def set_number(page, elem_id, value):
-    field = page.locator(f"#{elem_id} input[type=number]").first
-    field.fill(str(value))
-    field.press("Enter")
-
-
-def open_tab(page, name):
-    page.locator("#mode_tabs").get_by_role("tab", name=name, exact=True).click()
-    page.wait_for_timeout(500)
-
-
-def upload_to_editor(page, elem_id, path):
-    canvas = page.locator(f"#{elem_id} .pixi-target canvas")
-    canvas.wait_for(timeout=90000)
-    page.locator(f"#{elem_id} input[type=file]").set_input_files(path)
-    page.wait_for_function(f"""() => {{
-        const b = document.querySelector('#{elem_id} button[aria-label="Undo"]');
-        return b && !b.disabled; }}""", timeout=90000)
-    return canvas
-
-
-def draw_stroke_through_centre(page, elem_id, canvas, half_length=40):
-    page.locator(f'#{elem_id} button[aria-label="Brush"]').first.click()
-    box = canvas.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - half_length, cy)
-    page.mouse.down()
-    page.mouse.move(cx, cy, steps=2)
-    page.mouse.move(cx + half_length, cy, steps=2)
-    page.mouse.up()
-    page.wait_for_timeout(1000)
-
-
-def generate_and_wait(page, outdir, expect_images=1, timeout=120, sampling=True):
-    before = set(saved_files(outdir))
-    page.locator("#generate_button").click()
-    if sampling:  # the progress bar shows while the steps run
-        page.wait_for_selector("#progress_status progress", timeout=timeout * 1000)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if "Done" in page.locator("#progress_status").inner_text():
-            break
-        page.wait_for_timeout(200)
-    else:
-        pytest.fail("the job did not finish: " + page.locator("#progress_status").inner_text())
-    page.wait_for_function(f"document.querySelectorAll('#gallery img').length >= {expect_images}", timeout=30000)
-    new = sorted(set(saved_files(outdir)) - before)
-    assert len(new) == expect_images
-    return new
-
-
-def saved_files(outdir):
-    return glob.glob(os.path.join(str(outdir), "img2img-images", "*", "*.png"))
-
-
-def screenshot(page, name):
-    os.makedirs(ARTIFACTS, exist_ok=True)
-    page.screenshot(path=os.path.join(ARTIFACTS, f"{name}.png"), full_page=True)
+pytestmark = needs_chromium
 
 
 def draw_and_generate(page, server, tmp_path, tab, elem_id, source, steps, strength):
@@ -202,11 +108,15 @@ def test_interrupt_stops_a_long_job_early(page, server, tmp_path):
     before = set(saved_files(server[1]))
     page.locator("#generate_button").click()
     page.wait_for_function("document.querySelector('#progress_status').innerText.includes('Step')", timeout=60000)
+    page.wait_for_selector("#preview img", timeout=60000)  # the live preview, at the gallery's size
+    preview, gallery = (page.locator(f"#{elem_id}").bounding_box() for elem_id in ("preview", "gallery"))
+    assert abs(preview["width"] - gallery["width"]) < 2 and abs(preview["height"] - gallery["height"]) < 2
     page.locator("#interrupt_button").click()
     page.wait_for_function("document.querySelector('#progress_status').innerText.includes('Interrupted')",
                            timeout=60000)
     assert set(saved_files(server[1])) == before
-    assert page.locator("#gallery img").count() == 0
+    assert page.locator(RESULTS).count() == 0
+    page.wait_for_selector("#preview", state="hidden", timeout=10000)  # no job: no live preview
 
 
 def test_two_browser_sessions_each_see_only_their_own_results(browser, server, tmp_path):
@@ -235,8 +145,8 @@ def test_two_browser_sessions_each_see_only_their_own_results(browser, server, t
     for page, seed in pages:
         page.wait_for_function("document.querySelector('#progress_status').innerText.includes('Done')",
                                timeout=120000)
-        page.wait_for_function("document.querySelectorAll('#gallery img').length >= 1", timeout=30000)
-        assert page.locator("#gallery img").count() == 1
+        page.wait_for_function(f"document.querySelectorAll('{RESULTS}').length >= 1", timeout=30000)
+        assert page.locator(RESULTS).count() == 1
         info = page.locator("#generation_info textarea").input_value()
         assert f"Seed: {seed}," in info
     for page, _ in pages:
