@@ -48,7 +48,9 @@ def add_job_flags(parser: argparse.ArgumentParser) -> None:
         flag = "--" + name.replace("_", "-")
         words = param.choice_list() if param.is_number and param.type is not float else []
         extra = " (" + ", ".join(f"{i}: {w}" for i, w in enumerate(words)) + ")" if words else ""
-        help_text = f"{param.label}{': ' + param.help if param.help else ''}{extra}"
+        low, high = param.bounds
+        limits = f", {low} to {high}" if param.is_number and not words and (low, high) != (None, None) else ""
+        help_text = f"{param.label}{': ' + param.help if param.help else ''}{extra}{limits} (default: %(default)s)"
         if param.type is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=param.default, help=help_text)
         else:

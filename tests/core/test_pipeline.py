@@ -117,7 +117,7 @@ def test_fix_steps_runs_exactly_the_steps_asked():
 
 @pytest.mark.parametrize("steps, strength, fix, expected", [(20, 0.75, False, 16), (10, 0.5, False, 6),
                                                             (10, 0.5, True, 10), (8, 1.0, False, 8)])
-def test_the_engine_runs_that_many_steps(services, steps, strength, fix, expected):
+def test_the_pipeline_runs_that_many_steps(services, steps, strength, fix, expected):
     events = run_job(services, job(steps=steps, denoising_strength=strength,
                                    override_settings={"img2img_fix_steps": fix}))
     progress = [e for e in events if isinstance(e, Progress)]
@@ -331,7 +331,7 @@ def test_a_second_job_waits_its_turn_and_each_sees_only_its_own_results(services
     (dict(mask=rect_mask(50, 50, (0, 0, 10, 10))), "mask is 50x50 but the image is 960x640"),
     (dict(init_images=[], mask=rect_mask(50, 50, (0, 0, 10, 10))), "mask: a mask needs an init image"),
 ])
-def test_bad_jobs_fail_clearly_and_the_engine_goes_on(services, params, message):
+def test_bad_jobs_fail_clearly_and_the_queue_goes_on(services, params, message):
     params = dict(params)
     init = params.pop("init_images", [noise_image(960, 640)])
     events = list(services.queue.run(Job(init_images=init, **dict(FAST, **params))))
