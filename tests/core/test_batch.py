@@ -207,3 +207,18 @@ def test_cli_applies_styles_from_the_styles_file(tmp_path):
     assert finished.returncode == 0, finished.stderr
     with Image.open(out / "a.png") as image:
         assert image.info["parameters"].startswith("a cat, film grain\nNegative prompt: blurry\n")
+
+
+def test_uploaded_files_run_in_order_with_the_usual_saving_and_a_bad_one_skipped(services, tmp_path, outdir):
+    """The Batch tab's "Upload": the pictures as they are, each saved under outputs/ as a single job would be."""
+    files = []
+    for i in range(2):
+        files.append(str(tmp_path / f"{i}.png"))
+        noise_image(64, 64, seed=i).save(files[-1])
+    (tmp_path / "broken.png").write_bytes(b"not a picture")
+    files.insert(1, str(tmp_path / "broken.png"))
+    summary, events = run_batch(services, files=files)
+    assert summary.done == ["0.png", "1.png"] and list(summary.skipped) == ["broken.png"]
+    saved = [e.path for e in events if type(e).__name__ == "FileResult"]
+    assert len(saved) == 2 and all(os.path.dirname(os.path.dirname(p)).startswith(str(outdir)) for p in saved)
+    assert parse_generation_parameters(Image.open(saved[1]).info["parameters"])["Seed"] == "5"
