@@ -32,7 +32,7 @@ def flag_type(name: str, param: Param) -> Callable[[str], Any]:
         if param.type is list:
             return [s.strip() for s in text.split(",") if s.strip()]
         try:
-            value = (float if param.type is float else int if param.is_number else str)(text)
+            value = (int if param.is_integer else float if param.type is float else str)(text)
             param.check(name, value)
         except (ValueError, ParamError) as e:
             raise argparse.ArgumentTypeError(str(e)) from None
@@ -46,16 +46,15 @@ def add_job_flags(parser: argparse.ArgumentParser) -> None:
         if not param.cli:
             continue
         flag = "--" + name.replace("_", "-")
-        words = param.choice_list() if param.is_number and param.type is not float else []
-        extra = " (" + ", ".join(f"{i}: {w}" for i, w in enumerate(words)) + ")" if words else ""
+        meanings = param.numbered_choices()
         low, high = param.bounds
-        limits = f", {low} to {high}" if param.is_number and not words and (low, high) != (None, None) else ""
-        help_text = f"{param.label}{': ' + param.help if param.help else ''}{extra}{limits} (default: %(default)s)"
+        limits = f", {low} to {high}" if param.is_number and not meanings and (low, high) != (None, None) else ""
+        help_text = f"{param.label}{': ' + param.help if param.help else ''}{meanings}{limits} (default: %(default)s)"
         if param.type is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=param.default, help=help_text)
         else:
             default = list(param.default) if param.type is list else param.default
-            default = int(default) if words and default is not None else default
+            default = int(default) if param.is_integer and default is not None else default
             parser.add_argument(flag, type=flag_type(name, param), default=default, help=help_text,
                                 metavar="NAME[,NAME2]" if param.type is list else None)
 

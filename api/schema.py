@@ -15,18 +15,16 @@ SAMPLER_INDEX_DEFAULT = "Euler"  # A1111's `sampler_index`, used when a request 
 
 def api_type(param: Param) -> Any:
     kind = {list: List[str], dict: Dict[str, Any]}.get(param.type, param.type)
-    kind = int if param.is_number and param.type is not float else kind
+    kind = int if param.is_integer else kind
     return Optional[kind] if param.optional or param.api_value is None else kind
 
 
 def api_field(param: Param) -> Tuple[Any, Any]:
     """(type, pydantic Field) of one declared parameter, with its API default, bounds and description."""
-    description = param.label + (f": {param.help}" if param.help else "")
-    if param.is_number and param.type is not float and param.choice_list():
-        description += " (" + ", ".join(f"{i}: {w}" for i, w in enumerate(param.choice_list())) + ")"
+    description = param.label + (f": {param.help}" if param.help else "") + param.numbered_choices()
     low, high = param.bounds if param.is_number else (None, None)
     default = param.api_value
-    default = int(default) if param.is_number and param.type is not float and default is not None else default
+    default = int(default) if param.is_integer and default is not None else default
     if isinstance(default, (list, dict)):
         return api_type(param), Field(default_factory=lambda: type(default)(default), description=description)
     return api_type(param), Field(default=default, ge=low, le=high, description=description)

@@ -42,6 +42,8 @@ class Run:
     steps_run: int = 0  # its last steps, the ones that run
     prompt: str = ""  # as the infotext shows them: tags and styles kept, comments out
     negative_prompt: str = ""
+    text: str = ""  # what the text encoder reads: the prompts without extra-network tags
+    negative_text: str = ""
     conditioning: Optional["Conditioning"] = None
     params: dict = field(default_factory=dict)  # the infotext's pairs but Seed and Variation seed
     vae_path: Optional[Path] = None

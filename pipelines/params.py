@@ -54,6 +54,16 @@ class Param:
         return self.type in (int, float) or _is_enum(self.type)
 
     @property
+    def is_integer(self) -> bool:
+        """An int, or an enum of A1111's integers."""
+        return self.type is int or _is_enum(self.type)
+
+    def numbered_choices(self) -> str:
+        """An integer setting's meanings, " (0: fill, 1: original, ...)", or "" for any other parameter."""
+        words = self.choice_list() if self.is_integer else []
+        return " (" + ", ".join(f"{i}: {w}" for i, w in enumerate(words)) + ")" if words else ""
+
+    @property
     def bounds(self) -> Tuple[Optional[float], Optional[float]]:
         """(ge, le); an enum's are its first and last values."""
         if _is_enum(self.type):
@@ -79,10 +89,9 @@ class Param:
                 raise ParamError(f"{title} must be true or false, not {value!r}")
             return
         if self.is_number:
-            integer = self.type is int or _is_enum(self.type)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                    integer and not float(value).is_integer()):
-                raise ParamError(f"{title} must be {'an integer' if integer else 'a number'}, not {value!r}")
+                    self.is_integer and not float(value).is_integer()):
+                raise ParamError(f"{title} must be {'an integer' if self.is_integer else 'a number'}, not {value!r}")
             low, high = self.bounds
             if (low is not None and value < low) or (high is not None and value > high):
                 raise ParamError(f"{title} is {value}: it must be between {low} and {high}")
@@ -101,8 +110,10 @@ class Param:
         """A value from a form or a flag (a slider's float, a radio's index) in this parameter's type."""
         if value is None:
             return None if self.optional else self.default
-        if self.type is bool or self.type in (int, float) or _is_enum(self.type):
-            return (bool if self.type is bool else int if self.type is not float else float)(value)
+        if self.type in (bool, float):
+            return self.type(value)
+        if self.is_integer:
+            return int(value)
         return list(value) if self.type is list else value
 
 

@@ -155,7 +155,9 @@ class Img2ImgPipeline:
         if run.opts.enable_prompt_comments:
             prompt, negative_prompt = prompts.strip_comments(prompt), prompts.strip_comments(negative_prompt)
         run.prompt, run.negative_prompt = prompt, negative_prompt
-        networks = prompts.extract_extra_networks(prompt)[1] + prompts.extract_extra_networks(negative_prompt)[1]
+        run.text, networks = prompts.extract_extra_networks(prompt)
+        run.negative_text, negative_networks = prompts.extract_extra_networks(negative_prompt)
+        networks += negative_networks
         loras = [(n.name, n.weight, n.unet_weight) for n in networks if n.kind == "lora"]
         for n in networks:
             if n.kind != "lora":
@@ -178,10 +180,8 @@ class Img2ImgPipeline:
         encoder = PromptEncoder(self.model, opts.CLIP_stop_at_last_layers, opts.emphasis,
                                 opts.comma_padding_backtrack, embeddings)
         if run.steps_run:
-            text = prompts.extract_extra_networks(run.prompt)[0]
-            negative_text = prompts.extract_extra_networks(run.negative_prompt)[0]
-            run.conditioning = build_conditioning(encoder, text, negative_text, max(run.steps_run, 1), run.batch_size,
-                                                  run.job.cfg_scale, run.width, run.height)
+            run.conditioning = build_conditioning(encoder, run.text, run.negative_text, max(run.steps_run, 1),
+                                                  run.batch_size, run.job.cfg_scale, run.width, run.height)
         run.params = add_network_params(infotext_params(run, self.model), run, used_loras, encoder.used_embeddings)
 
     # -- 7 to 11, for each batch of pictures ---------------------------------------------------------------------------
