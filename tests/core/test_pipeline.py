@@ -278,7 +278,8 @@ def test_interrupt_stops_a_job_within_a_step(services):
         if isinstance(event, Progress):
             steps += 1
             report = services.queue.progress("carol")
-            assert report.step >= event.step and (report.steps, report.job_count) == (event.steps, 3)  # or later
+            if steps <= 2:  # before the interrupt: the job runs (after it, the job may have ended already)
+                assert report.step >= event.step and (report.steps, report.job_count) == (event.steps, 3)  # or later
             assert services.queue.progress("dave") is None
             services.queue.interrupt("dave")  # someone else's interrupt: nothing happens
             if steps == 2:
