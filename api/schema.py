@@ -41,12 +41,7 @@ class A1111Fields(BaseModel):
     sampler_index: Optional[str] = SAMPLER_INDEX_DEFAULT
     restore_faces: Optional[bool] = None
     tiling: Optional[bool] = None
-    eta: Optional[float] = None
     s_min_uncond: Optional[float] = None
-    s_churn: Optional[float] = None
-    s_tmax: Optional[float] = None
-    s_tmin: Optional[float] = None
-    s_noise: Optional[float] = None
     override_settings_restore_afterwards: bool = True
     refiner_checkpoint: Optional[str] = None
     refiner_switch_at: Optional[float] = None

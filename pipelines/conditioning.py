@@ -215,7 +215,7 @@ class PromptEncoder:
 @dataclass
 class Conditioning:
     """What the UNet sees at each step: the negative prompt, then each `AND` part, each a schedule of Encoded texts
-    over the steps actually run. `at(step)` stacks them for a batch (negative first when CFG is on)."""
+    over the sampler's total steps. `at(call)` stacks them for a batch (negative first when CFG is on)."""
     negative: List[Tuple[int, Encoded]]
     parts: List[Tuple[float, List[Tuple[int, Encoded]]]]
     batch_size: int
@@ -227,6 +227,14 @@ class Conditioning:
     @property
     def weights(self) -> List[float]:
         return [w for w, _ in self.parts]
+
+    @property
+    def rows(self) -> int:
+        """UNet rows per picture: the negative prompt (with CFG), then each AND part."""
+        return len(self.parts) + self.do_cfg
+
+    def uncond_rows(self, output: torch.Tensor) -> torch.Tensor:
+        return output[:self.batch_size] if self.do_cfg else output
 
     def texts_at(self, step: int) -> Tuple[Encoded, List[Encoded]]:
         return _pick(self.negative, step), [_pick(s, step) for _, s in self.parts]
@@ -261,7 +269,9 @@ class Conditioning:
 
 
 def _pick(schedule: List[Tuple[int, Encoded]], step: int) -> Encoded:
-    """The entry in force at `step` (1-based): the first whose last step is not before it."""
+    """The entry in force at model call `step` (counted from 0, as A1111's denoiser counts; the schedule's steps
+    count from 1, so a switch at step 10 of 20 gives the first prompt 11 calls): the first whose last step is not
+    before it."""
     for end, encoded in schedule:
         if step <= end:
             return encoded
@@ -282,6 +292,8 @@ def build_conditioning(encoder: PromptEncoder, prompt: str, negative_prompt: str
     parts = prompts.split_and(prompt)
     do_cfg = cfg_scale > 1 or len(parts) > 1
     negative = [(end, encoder.encode(text)) for end, text in prompts.prompt_schedule(negative_prompt, steps)]
+    if encoder.model.is_sdxl and negative_prompt == "":  # A1111 zeroes an empty negative prompt on SDXL
+        negative = [(end, Encoded(torch.zeros_like(e.hidden), torch.zeros_like(e.pooled))) for end, e in negative]
     scheduled = [(weight, [(end, encoder.encode(t)) for end, t in prompts.prompt_schedule(text, steps)])
                  for text, weight in parts]
     if len(parts) == 1 and not do_cfg:

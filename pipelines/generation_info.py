@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, List, Optional
 from .infotext import number
 from .models import LoadedModel, model_hash
 from .networks import short_hash
-from .noise import RNG_LABEL
 from .samplers import resolved_schedule
 
 if TYPE_CHECKING:
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
     from .job import Job, Options
     from .preparation import PreparedImages
     from .samplers import Sampler
+    from .sampling import SamplerSettings
 
 VERSION = "img2img-webui-0.1.0"
 
@@ -33,6 +33,7 @@ class Run:
     height: int
     batch_size: int  # several init pictures are the batch (A1111 sets batch_size to their number)
     noise_multiplier: float
+    sampler_settings: "SamplerSettings"
     seed: int = 0
     subseed: int = 0
     all_seeds: List[int] = field(default_factory=list)
@@ -75,13 +76,23 @@ def infotext_params(run: Run, model: LoadedModel) -> dict:
         "Denoising strength": number(job.denoising_strength) if job.init_images else None,
         "Conditional mask weight": float(opts.inpainting_mask_weight) if model.is_inpainting else None,
         "Clip skip": opts.CLIP_stop_at_last_layers if opts.CLIP_stop_at_last_layers > 1 else None,
-        "RNG": RNG_LABEL,
+        "ENSD": opts.eta_noise_seed_delta if uses_ensd(run) else None,
+        "RNG": opts.randn_source if opts.randn_source != "GPU" else None,
     }
     params.update(run.prepared.mask_params)
-    if run.noise_multiplier != 1:
+    img2img = not run.prepared.txt2img
+    if run.noise_multiplier != 1 and img2img:
         params["Noise multiplier"] = run.noise_multiplier
+    params.update(run.sampler_settings.infotext(run.sampler, run.schedule, img2img))
     params["Version"] = VERSION
     return params
+
+
+def uses_ensd(run: Run) -> bool:
+    """A1111 writes ENSD for the samplers whose later noise it changes, when their eta is not 0."""
+    settings = run.sampler_settings
+    eta = settings.eta if run.sampler.takes_eta else run.sampler.eta_default
+    return run.opts.eta_noise_seed_delta != 0 and run.sampler.uses_ensd and eta != 0
 
 
 def add_network_params(params: dict, run: Run, loras, embeddings: dict) -> dict:

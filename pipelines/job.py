@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 from PIL import Image
 
 from .choices import EMPHASIS_MODES, InpaintArea, MaskedContent, MaskMode, ResizeMode
+from .noise import RNG_SOURCES
 from .params import InputField, ParamError, check_declared, declared
 from .samplers import SCHEDULES, UnknownSamplerError, sampler_names, split_sampler_and_schedule
 
@@ -39,6 +40,30 @@ class Options:
     emphasis: str = InputField("Original", label="Emphasis mode", choices=EMPHASIS_MODES, strict_choices=True)
     comma_padding_backtrack: int = InputField(20, label="Prompt word wrap length limit", ge=0, le=74)
     enable_prompt_comments: bool = InputField(True, label="Enable comments")
+    # Sampler parameters (A1111's "Sampler parameters" settings)
+    eta_ancestral: float = InputField(1.0, label="Eta for k-diffusion samplers", ge=0, le=1, infotext="Eta")
+    eta_ddim: float = InputField(0.0, label="Eta for DDIM", ge=0, le=1, infotext="Eta DDIM")
+    eta_noise_seed_delta: int = InputField(0, label="Eta noise seed delta", ge=0, le=2 ** 32, infotext="ENSD")
+    randn_source: str = InputField("GPU", label="Random number generator source", choices=RNG_SOURCES,
+                                   strict_choices=True, infotext="RNG",
+                                   help="GPU: the model's device; CPU: the same picture on every device; "
+                                        "NV: CUDA's numbers on any device")
+    img2img_extra_noise: float = InputField(0.0, label="Extra noise multiplier for img2img", ge=0, le=1,
+                                            infotext="Extra noise")
+    s_churn: float = InputField(0.0, label="Sigma churn", ge=0, le=100, infotext="Sigma churn")
+    s_tmin: float = InputField(0.0, label="Sigma tmin", ge=0, le=10, infotext="Sigma tmin")
+    s_tmax: float = InputField(0.0, label="Sigma tmax", ge=0, le=999, help="0: infinity", infotext="Sigma tmax")
+    s_noise: float = InputField(1.0, label="Sigma noise", ge=0, le=1.1, infotext="Sigma noise")
+    sigma_min: float = InputField(0.0, label="Schedule min sigma", ge=0, help="0: the model's",
+                                  infotext="Schedule min sigma")
+    sigma_max: float = InputField(0.0, label="Schedule max sigma", ge=0, help="0: the model's",
+                                  infotext="Schedule max sigma")
+    rho: float = InputField(0.0, label="Schedule rho", ge=0, help="0: the schedule type's", infotext="Schedule rho")
+    beta_dist_alpha: float = InputField(0.6, label="Beta schedule alpha", ge=0.01, le=1,
+                                        infotext="Beta schedule alpha")
+    beta_dist_beta: float = InputField(0.6, label="Beta schedule beta", ge=0.01, le=1, infotext="Beta schedule beta")
+    always_discard_next_to_last_sigma: bool = InputField(False, label="Always discard next-to-last sigma",
+                                                         infotext="Discard penultimate sigma")
 
     def with_overrides(self, overrides: Dict[str, Any]) -> "Options":
         """A copy with a job's `override_settings` applied; keys of settings this project does not have are ignored
@@ -95,6 +120,16 @@ class Job:
     initial_noise_multiplier: Optional[float] = InputField(None, label="Noise multiplier", type=float, optional=True,
                                                            ge=0, le=1.5, api="img2img", page=False,
                                                            help="empty: the setting initial_noise_multiplier")
+    eta: Optional[float] = InputField(None, label="Eta", type=float, optional=True, ge=0, le=1, page=False,
+                                      cli=False, help="empty: the setting eta_ancestral, or eta_ddim for DDIM")
+    s_churn: Optional[float] = InputField(None, label="Sigma churn", type=float, optional=True, ge=0, le=100,
+                                          page=False, cli=False, help="empty: the setting s_churn")
+    s_tmin: Optional[float] = InputField(None, label="Sigma tmin", type=float, optional=True, ge=0, le=10,
+                                         page=False, cli=False, help="empty: the setting s_tmin")
+    s_tmax: Optional[float] = InputField(None, label="Sigma tmax", type=float, optional=True, ge=0, le=999,
+                                         page=False, cli=False, help="empty: the setting s_tmax")
+    s_noise: Optional[float] = InputField(None, label="Sigma noise", type=float, optional=True, ge=0, le=1.1,
+                                          page=False, cli=False, help="empty: the setting s_noise")
     sampler_name: str = InputField("DPM++ 2M", label="Sampling method", choices=sampler_names, api_default=None,
                                    infotext="Sampler")
     scheduler: str = InputField("Automatic", label="Schedule type", choices=SCHEDULES, api_default=None,

@@ -1,13 +1,20 @@
-"""Seeds and initial noise as A1111 draws them (reference 3.8), on the CPU so a seed gives the same picture
-on every device (A1111's "RNG: CPU")."""
+"""Seeds and noise as A1111 draws them (reference 3.8, A1111's `rng.py`): each picture of a batch has its own
+generator, seeded with its seed, that makes its initial noise and then every later draw of the sampler (ancestral
+steps, s_churn), so picture k of a batch equals seed + k made alone.
+
+The noise source is A1111's "Random number generator source": GPU (the model's device; the same numbers as CPU on
+a machine without one), CPU (the same picture on every device), or NV (CUDA's numbers, drawn on the CPU)."""
 from __future__ import annotations
 
 import random
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple, Union
 
 import torch
 
-RNG_LABEL = "CPU"
+from .philox import PhiloxGenerator
+
+RNG_SOURCES = ("GPU", "CPU", "NV")
+Generator = Union[torch.Generator, PhiloxGenerator]
 
 
 def fixed_seed(seed) -> int:
@@ -19,8 +26,29 @@ def fixed_seed(seed) -> int:
     return random.randrange(4294967294) if seed == -1 else seed
 
 
-def randn(seed: int, shape: Tuple[int, ...]) -> torch.Tensor:
-    return torch.randn(shape, generator=torch.Generator("cpu").manual_seed(int(seed)))
+def rng_device(source: str, device: torch.device) -> torch.device:
+    """Where the source draws: the model's device for GPU (the CPU for Apple's MPS, as A1111), else the CPU."""
+    device = torch.device(device)
+    return device if source == "GPU" and device.type != "mps" else torch.device("cpu")
+
+
+def create_generator(seed: int, source: str = "CPU", device: torch.device = torch.device("cpu")) -> Generator:
+    if source == "NV":
+        return PhiloxGenerator(seed)
+    return torch.Generator(rng_device(source, device)).manual_seed(int(seed))
+
+
+def draw(shape: Tuple[int, ...], generator: Generator) -> torch.Tensor:
+    """The generator's next normal tensor, on the generator's device (the CPU for NV)."""
+    if isinstance(generator, PhiloxGenerator):
+        return torch.from_numpy(generator.randn(shape))
+    return torch.randn(shape, generator=generator, device=generator.device)
+
+
+def randn(seed: int, shape: Tuple[int, ...], source: str = "CPU",
+          device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """A fresh generator's first draw."""
+    return draw(shape, create_generator(seed, source, device))
 
 
 def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -35,17 +63,17 @@ def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1.0 - val) * omega) / so).unsqueeze(1) * low + (torch.sin(val * omega) / so).unsqueeze(1) * high
 
 
-def image_noise(shape: Tuple[int, int, int], seed: int, subseed: int, subseed_strength: float,
-                seed_resize_from_w: int, seed_resize_from_h: int) -> torch.Tensor:
-    """The first noise of one picture: the seed's noise, slerped toward the variation seed's, and, with "resize seed
-    from", drawn at that size and centred in fresh noise of the full size."""
+def image_noise(shape: Tuple[int, int, int], seed: int, generator: Generator, subseed: int, subseed_strength: float,
+                seed_resize_from_w: int, seed_resize_from_h: int, source: str, device: torch.device) -> torch.Tensor:
+    """The first noise of one picture, from its generator: the seed's noise, slerped toward the variation seed's,
+    and, with "resize seed from", drawn at that size and centred in fresh noise of the full size."""
     resized = seed_resize_from_h > 0 and seed_resize_from_w > 0
     noise_shape = (shape[0], seed_resize_from_h // 8, seed_resize_from_w // 8) if resized else shape
-    noise = randn(seed, noise_shape)
+    noise = randn(seed, noise_shape, source, device) if noise_shape != shape else draw(shape, generator)
     if subseed_strength != 0:
-        noise = slerp(subseed_strength, noise, randn(subseed, noise_shape))
+        noise = slerp(subseed_strength, noise, randn(subseed, noise_shape, source, device))
     if noise_shape != shape:
-        x = randn(seed, shape)
+        x = draw(shape, generator)
         dx = (shape[2] - noise_shape[2]) // 2
         dy = (shape[1] - noise_shape[1]) // 2
         w = noise_shape[2] if dx >= 0 else noise_shape[2] + 2 * dx
@@ -57,7 +85,30 @@ def image_noise(shape: Tuple[int, int, int], seed: int, subseed: int, subseed_st
     return noise
 
 
-def batch_noise(shape: Tuple[int, int, int], seeds: Sequence[int], subseeds: Sequence[int], subseed_strength: float,
-                seed_resize_from_w: int, seed_resize_from_h: int) -> torch.Tensor:
-    return torch.stack([image_noise(shape, s, sub, subseed_strength, seed_resize_from_w, seed_resize_from_h)
-                        for s, sub in zip(seeds, subseeds)])
+class ImageRNG:
+    """A1111's `rng.ImageRNG`: `next()` gives the batch's initial noise first, then each picture's next draw. With
+    an eta noise seed delta (ENSD) the later draws come from generators seeded with seed + delta."""
+
+    def __init__(self, shape: Tuple[int, int, int], seeds: Sequence[int], subseeds: Sequence[int],
+                 subseed_strength: float = 0.0, seed_resize_from: Tuple[int, int] = (-1, -1), source: str = "CPU",
+                 device: torch.device = torch.device("cpu"), ensd: int = 0):
+        self.shape, self.seeds, self.subseeds = tuple(shape), list(seeds), list(subseeds)
+        self.subseed_strength, self.seed_resize_from = subseed_strength, seed_resize_from
+        self.source, self.device, self.ensd = source, torch.device(device), ensd
+        self.generators: List[Generator] = [create_generator(s, source, device) for s in self.seeds]
+        self.is_first = True
+
+    def first(self) -> torch.Tensor:
+        w, h = self.seed_resize_from
+        noise = torch.stack([image_noise(self.shape, seed, generator, subseed, self.subseed_strength, w, h,
+                                         self.source, self.device)
+                             for seed, generator, subseed in zip(self.seeds, self.generators, self.subseeds)])
+        if self.ensd:
+            self.generators = [create_generator(s + self.ensd, self.source, self.device) for s in self.seeds]
+        return noise.to(self.device)
+
+    def next(self) -> torch.Tensor:
+        if self.is_first:
+            self.is_first = False
+            return self.first()
+        return torch.stack([draw(self.shape, g) for g in self.generators]).to(self.device)

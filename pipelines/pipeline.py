@@ -23,29 +23,17 @@ from .events import Control, Done, Notice, Progress, Result
 from .generation_info import Run, add_network_params, infotext_params, processed_info
 from .infotext import create_infotext
 from .job import Job, JobError, Options
+from .denoiser import MaskBlend
 from .latents import decode_latents, encode_images, inpainting_conditioning, latent_preview, pil_to_tensor
 from .models import LoadedModel
 from .networks import Library, text_encoder_dims
-from .noise import batch_noise, fixed_seed
+from .noise import ImageRNG, fixed_seed
 from .preparation import postprocess, prepare_images
-from .samplers import build_scheduler, split_sampler_and_schedule
+from .samplers import split_sampler_and_schedule
+from .sampling import SamplerSettings, Sampling, sample
 from .saving import ImageSaver
 
 Emit = Callable[[object], None]
-
-
-@dataclass
-class Sampling:
-    """One batch of pictures on its way through the denoising loop."""
-    latents: torch.Tensor
-    init_latent: Optional[torch.Tensor]
-    noise: torch.Tensor
-    keep: Optional[torch.Tensor] = None  # 1 where the original stays
-    regenerate: Optional[torch.Tensor] = None
-    extra_channels: Optional[torch.Tensor] = None  # an inpainting model's mask and masked-picture latents
-    scheduler: object = None
-    timesteps: Optional[torch.Tensor] = None
-    step_kwargs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -97,15 +85,13 @@ class Img2ImgPipeline:
                 if run.steps_run == 0:  # strength 0: the prepared pictures come back as they are
                     decoded = self.unsampled(run)
                 else:
-                    # 7. Prepare latents: encode the pictures, draw the noise
+                    # 7. Prepare latents: encode the pictures, draw the initial noise
                     sampling = self.prepare_latents(run, seeds, subseeds)
                     # 8. Mask latents: masked content in latent space, an inpainting model's extra channels
                     self.mask_latents(run, sampling, seeds)
-                    # 9. Schedule, and the starting latents: noised init latents (pure noise at strength 1)
-                    self.set_timesteps(run, sampling, seeds)
-                    # 10. Denoising loop
-                    latents = self.denoise(run, sampling, control, lambda step, steps, preview: emit(
-                        Progress(step, steps, n, job.n_iter, preview)))
+                    # 9 and 10. Sample: the schedule, the noised start, the sampler's steps through the CFG denoiser
+                    latents = sample(self.model, run, sampling, control, lambda step, steps, denoised: emit(
+                        Progress(step, steps, n, job.n_iter, self.preview(denoised, step, steps, run.opts))))
                     if latents is None:
                         outputs.interrupted = control.interrupted.is_set()
                         if outputs.interrupted:
@@ -113,7 +99,7 @@ class Img2ImgPipeline:
                         emit(Notice(f"skipped batch {n + 1} of {job.n_iter}"))
                         continue
                     # 11. Decode
-                    decoded = decode_latents(self.model, latents)
+                    decoded = decode_latents(self.model, latents.to(self.model.dtype))
                 # 12. Post-process, save and emit each picture
                 for j, image in enumerate(decoded):
                     self.save_and_emit(run, postprocess(image, run.prepared, j), seeds[j], subseeds[j], emit,
@@ -131,7 +117,8 @@ class Img2ImgPipeline:
         batch_size = len(job.init_images) if len(job.init_images) > 1 else job.batch_size
         noise_multiplier = opts.initial_noise_multiplier if job.initial_noise_multiplier is None \
             else job.initial_noise_multiplier
-        return Run(job, opts, sampler, schedule, width, height, batch_size, noise_multiplier)
+        settings = SamplerSettings.of(sampler, job, opts, self.model.is_sdxl)
+        return Run(job, opts, sampler, schedule, width, height, batch_size, noise_multiplier, settings)
 
     @staticmethod
     def prepare_seeds(run: Run) -> None:
@@ -180,8 +167,9 @@ class Img2ImgPipeline:
         encoder = PromptEncoder(self.model, opts.CLIP_stop_at_last_layers, opts.emphasis,
                                 opts.comma_padding_backtrack, embeddings)
         if run.steps_run:
-            run.conditioning = build_conditioning(encoder, run.text, run.negative_text, max(run.steps_run, 1),
-                                                  run.batch_size, run.job.cfg_scale, run.width, run.height)
+            run.conditioning = build_conditioning(encoder, run.text, run.negative_text,
+                                                  run.sampler.total_steps(run.job.steps), run.batch_size,
+                                                  run.job.cfg_scale, run.width, run.height)
         run.params = add_network_params(infotext_params(run, self.model), run, used_loras, encoder.used_embeddings)
 
     # -- 7 to 11, for each batch of pictures ---------------------------------------------------------------------------
@@ -192,85 +180,52 @@ class Img2ImgPipeline:
                 for im in run.prepared.images]
 
     def prepare_latents(self, run: Run, seeds: List[int], subseeds: List[int]) -> Sampling:
-        """The init latents (latent upscale: encoded at native size, then stretched) and each picture's noise."""
-        model, job = self.model, run.job
+        """The init latents (latent upscale: encoded at native size, then stretched) and each picture's noise
+        generator, with its first draw (times the noise multiplier for img2img)."""
+        model, job, opts = self.model, run.job, run.opts
         latent_size = (run.height // 8, run.width // 8)
         init_latent = None
         if not run.prepared.txt2img:
-            init_latent = encode_images(model, pil_to_tensor(run.prepared.images), seeds)
+            init_latent = encode_images(model, pil_to_tensor(run.prepared.images), seeds).float()
             if tuple(init_latent.shape[2:]) != latent_size:
-                init_latent = F.interpolate(init_latent.float(), size=latent_size, mode="bilinear").to(model.dtype)
-        noise = batch_noise((4, *latent_size), seeds, subseeds, job.subseed_strength, job.seed_resize_from_w,
-                            job.seed_resize_from_h).to(model.execution_device, model.dtype)
-        return Sampling(latents=noise, init_latent=init_latent, noise=noise)
+                init_latent = F.interpolate(init_latent, size=latent_size, mode="bilinear")
+        rng = ImageRNG((4, *latent_size), seeds, subseeds, job.subseed_strength,
+                       (job.seed_resize_from_w, job.seed_resize_from_h), opts.randn_source, model.execution_device,
+                       opts.eta_noise_seed_delta)
+        noise = rng.next()
+        if init_latent is not None and run.noise_multiplier != 1:
+            noise = noise * run.noise_multiplier
+        return Sampling(seeds, rng, noise, init_latent)
 
     def mask_latents(self, run: Run, sampling: Sampling, seeds: List[int]) -> None:
-        """Masked content in latent space (keep-mask 1 where the original stays); an inpainting model's mask and
-        masked-picture latents as five more UNet input channels."""
+        """Masked content in latent space: "latent noise" from the job's first seeds (drawn once, without variation,
+        as A1111), "latent nothing" zeros; the blend that keeps the original outside the mask; an inpainting
+        model's mask and masked-picture latents as five more UNet input channels."""
         model, prepared, job = self.model, run.prepared, run.job
         if prepared.image_mask is not None:
+            device = model.execution_device
             regenerate = torch.from_numpy(imageops.latent_mask(prepared.image_mask, run.width, run.height,
-                                                               job.mask_round))
-            sampling.regenerate = regenerate[None, None].to(model.execution_device, model.dtype)
-            sampling.keep = 1 - sampling.regenerate
+                                                               job.mask_round))[None, None].to(device)
+            keep = 1 - regenerate
+            init_latent = sampling.init_latent
             if job.inpainting_fill == MaskedContent.LATENT_NOISE:
-                sampling.init_latent = sampling.init_latent * sampling.keep + sampling.noise * sampling.regenerate
+                first = run.all_seeds[:len(seeds)]
+                fill = ImageRNG(tuple(init_latent.shape[1:]), first, first, 0.0, source=run.opts.randn_source,
+                                device=device).next()
+                init_latent = init_latent * keep + fill * regenerate
             elif job.inpainting_fill == MaskedContent.LATENT_NOTHING:
-                sampling.init_latent = sampling.init_latent * sampling.keep
+                init_latent = init_latent * keep
+            sampling.init_latent = init_latent
+            sampling.blend = MaskBlend(init_latent, keep, regenerate)
         if model.is_inpainting:
-            rows = len(run.conditioning.parts) + run.conditioning.do_cfg
             sampling.extra_channels = inpainting_conditioning(
                 model, prepared, run.opts.inpainting_mask_weight, job.mask_round, seeds,
-                (run.height // 8, run.width // 8)).repeat(rows, 1, 1, 1)
+                (run.height // 8, run.width // 8)).repeat(run.conditioning.rows, 1, 1, 1)
 
-    def set_timesteps(self, run: Run, sampling: Sampling, seeds: List[int]) -> None:
-        """The last `steps_run` steps of `schedule_steps`; the start: noised init latents (pure noise at 1)."""
-        scheduler = build_scheduler(run.sampler, run.schedule, self.model.pipe.scheduler.config, noise_seed=seeds[0])
-        scheduler.set_timesteps(run.schedule_steps, device=self.model.execution_device)
-        t_start = run.schedule_steps - run.steps_run
-        sampling.scheduler, sampling.timesteps = scheduler, scheduler.timesteps[t_start * scheduler.order:]
-        if hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(t_start * scheduler.order)
-        if "generator" in scheduler.step.__code__.co_varnames:
-            sampling.step_kwargs["generator"] = torch.Generator("cpu").manual_seed(seeds[0])
-        sampling.noise = sampling.noise * run.noise_multiplier
-        if run.prepared.txt2img or run.job.denoising_strength >= 1:
-            sampling.latents = sampling.noise * scheduler.init_noise_sigma
-        else:
-            sampling.latents = scheduler.add_noise(sampling.init_latent, sampling.noise,
-                                                   sampling.timesteps[:1].repeat(len(seeds)))
-
-    def denoise(self, run: Run, s: Sampling, control: Control,
-                on_step: Callable[[int, int, Optional[Image.Image]], None]) -> Optional[torch.Tensor]:
-        """The denoising loop; the final latents, or None when interrupted or skipped."""
-        conditioning, unet = run.conditioning, self.model.pipe.unet
-        rows = len(conditioning.parts) + conditioning.do_cfg  # UNet rows per picture: negative, then each AND part
-        latents, total = s.latents, len(s.timesteps)
-        for i, t in enumerate(s.timesteps):
-            if control.interrupted.is_set() or control.skipped.is_set():
-                return None
-            # the prompt in force at this step of the steps run (second-order samplers call the UNet twice a step)
-            prompt_embeds, added_cond_kwargs = conditioning.at(min(run.steps_run, i * run.steps_run // total + 1))
-            model_input = s.scheduler.scale_model_input(torch.cat([latents] * rows) if rows > 1 else latents, t)
-            if s.extra_channels is not None:
-                model_input = torch.cat([model_input, s.extra_channels], dim=1)
-            noise_pred = unet(model_input, t, encoder_hidden_states=prompt_embeds,
-                              added_cond_kwargs=added_cond_kwargs, return_dict=False)[0]
-            noise_pred = conditioning.combine(noise_pred, run.job.cfg_scale)
-            latents = s.scheduler.step(noise_pred, t, latents, **s.step_kwargs, return_dict=False)[0]
-            if s.keep is not None:
-                # The original outside the mask, noised to the next step (clean after the last): for a first-order
-                # sampler the same as A1111's blend of the denoised prediction with the clean init latent.
-                original = s.init_latent if i == total - 1 else \
-                    s.scheduler.add_noise(s.init_latent, s.noise, s.timesteps[i + 1:i + 2])
-                latents = original * s.keep + latents * s.regenerate
-            on_step(i + 1, total, self.preview(latents, i + 1, total, run.opts))
-        return latents
-
-    def preview(self, latents: torch.Tensor, step: int, total: int, opts: Options) -> Optional[Image.Image]:
+    def preview(self, denoised: torch.Tensor, step: int, total: int, opts: Options) -> Optional[Image.Image]:
         every = opts.show_progress_every_n_steps
         if opts.live_previews_enable and every > 0 and step % every == 0 and step < total:
-            return latent_preview(self.model, latents)
+            return latent_preview(self.model, denoised.to(self.model.dtype))
         return None
 
     # -- 12 and 13 -----------------------------------------------------------------------------------------------------

@@ -1,63 +1,91 @@
-"""A1111's sampler names and schedule types, mapped onto diffusers schedulers."""
+"""A1111's samplers and schedule types: the names, the options each sampler carries in A1111
+(`sd_samplers_kdiffusion.py`, `sd_samplers_timesteps.py`, `sd_samplers_lcm.py`), and its `get_sigmas`."""
 from __future__ import annotations
 
+import functools
 import inspect
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Tuple
 
-import diffusers
+import torch
+
+from . import timestep_samplers
+from .ksampling import dpm_solver, dpmpp, extra, karras
+from .schedules import SCHEDULE_TYPES, ModelSchedule, ScheduleSettings, ScheduleType
 
 
 class UnknownSamplerError(ValueError):
     pass
 
 
+K_DIFFUSION, TIMESTEPS, LCM = "k-diffusion", "timesteps", "lcm"
+CHURN = ("s_churn", "s_tmin", "s_tmax", "s_noise")
+
+
 @dataclass(frozen=True)
 class Sampler:
     name: str
-    scheduler_class: str
-    config: Dict[str, object] = field(default_factory=dict)
+    function: Callable
     aliases: Tuple[str, ...] = ()
     default_schedule: Optional[str] = None  # what "Automatic" means for this sampler in A1111
+    kind: str = K_DIFFUSION
+    second_order: bool = False  # two model calls a step: A1111 doubles the prompt-editing schedule
+    brownian_noise: bool = False  # SDE noise from Brownian trees seeded per picture
+    discard_penultimate_sigma: bool = False
+    uses_ensd: bool = False  # "ENSD" is written in the infotext when this sampler uses it
+    extra_params: Tuple[str, ...] = ()  # which of s_churn, s_tmin, s_tmax, s_noise it takes
+
+    @property
+    def parameters(self):
+        return inspect.signature(self.function).parameters
+
+    @property
+    def takes_eta(self) -> bool:
+        return "eta" in self.parameters
+
+    @property
+    def eta_default(self) -> float:
+        """A1111's eta when none is set: "Eta for ancestral samplers" 1, "Eta for DDIM" 0."""
+        return 0.0 if self.kind == TIMESTEPS else 1.0
+
+    def total_steps(self, steps: int) -> int:
+        """The length of the prompt-editing schedule."""
+        return steps * 2 if self.second_order else steps
 
 
 # In A1111's order (the first one is the UI's default).
 SAMPLERS: List[Sampler] = [
-    Sampler("DPM++ 2M", "DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2},
-            ("k_dpmpp_2m",), "Karras"),
-    Sampler("DPM++ SDE", "DPMSolverSDEScheduler", {}, ("k_dpmpp_sde",), "Karras"),
-    Sampler("DPM++ 2M SDE", "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "solver_order": 2},
-            ("k_dpmpp_2m_sde",), "Exponential"),
-    Sampler("DPM++ 2M SDE Heun", "DPMSolverMultistepScheduler",
-            {"algorithm_type": "sde-dpmsolver++", "solver_order": 2, "solver_type": "heun"},
-            ("k_dpmpp_2m_sde_heun",), "Exponential"),
-    Sampler("DPM++ 3M SDE", "DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "solver_order": 3},
-            ("k_dpmpp_3m_sde",), "Exponential"),
-    Sampler("Euler a", "EulerAncestralDiscreteScheduler", {}, ("k_euler_a", "k_euler_ancestral")),
-    Sampler("Euler", "EulerDiscreteScheduler", {}, ("k_euler",)),
-    Sampler("LMS", "LMSDiscreteScheduler", {}, ("k_lms",)),
-    Sampler("Heun", "HeunDiscreteScheduler", {}, ("k_heun",)),
-    Sampler("DPM2", "KDPM2DiscreteScheduler", {}, ("k_dpm_2",), "Karras"),
-    Sampler("DPM2 a", "KDPM2AncestralDiscreteScheduler", {}, ("k_dpm_2_a",), "Karras"),
-    Sampler("DDIM", "DDIMScheduler", {"set_alpha_to_one": False}),
-    Sampler("PLMS", "PNDMScheduler", {"skip_prk_steps": True}),
-    Sampler("UniPC", "UniPCMultistepScheduler", {}),
-    Sampler("LCM", "LCMScheduler", {}),
+    Sampler("DPM++ 2M", dpmpp.sample_dpmpp_2m, ("k_dpmpp_2m",), "Karras"),
+    Sampler("DPM++ SDE", dpmpp.sample_dpmpp_sde, ("k_dpmpp_sde",), "Karras", second_order=True, brownian_noise=True,
+            extra_params=("s_noise",)),
+    Sampler("DPM++ 2M SDE", dpmpp.sample_dpmpp_2m_sde, ("k_dpmpp_2m_sde",), "Exponential", brownian_noise=True,
+            extra_params=("s_noise",)),
+    Sampler("DPM++ 2M SDE Heun", functools.partial(dpmpp.sample_dpmpp_2m_sde, solver_type="heun"),
+            ("k_dpmpp_2m_sde_heun",), "Exponential", brownian_noise=True, extra_params=("s_noise",)),
+    Sampler("DPM++ 2S a", dpmpp.sample_dpmpp_2s_ancestral, ("k_dpmpp_2s_a",), "Karras", second_order=True,
+            uses_ensd=True, extra_params=("s_noise",)),
+    Sampler("DPM++ 3M SDE", dpmpp.sample_dpmpp_3m_sde, ("k_dpmpp_3m_sde",), "Exponential", brownian_noise=True,
+            discard_penultimate_sigma=True, extra_params=("s_noise",)),
+    Sampler("Euler a", karras.sample_euler_ancestral, ("k_euler_a", "k_euler_ancestral"), uses_ensd=True),
+    Sampler("Euler", karras.sample_euler, ("k_euler",), extra_params=CHURN),
+    Sampler("LMS", karras.sample_lms, ("k_lms",)),
+    Sampler("Heun", karras.sample_heun, ("k_heun",), second_order=True, extra_params=CHURN),
+    Sampler("DPM2", karras.sample_dpm_2, ("k_dpm_2",), "Karras", second_order=True, discard_penultimate_sigma=True,
+            extra_params=CHURN),
+    Sampler("DPM2 a", karras.sample_dpm_2_ancestral, ("k_dpm_2_a",), "Karras", second_order=True,
+            discard_penultimate_sigma=True, uses_ensd=True, extra_params=("s_noise",)),
+    Sampler("DPM fast", dpm_solver.sample_dpm_fast, ("k_dpm_fast",), uses_ensd=True, extra_params=("s_noise",)),
+    Sampler("DPM adaptive", dpm_solver.sample_dpm_adaptive, ("k_dpm_ad",), uses_ensd=True),
+    Sampler("Restart", extra.sample_restart, ("restart",), "Karras", second_order=True),
+    Sampler("DDIM", timestep_samplers.ddim, ("ddim",), kind=TIMESTEPS),
+    Sampler("DDIM CFG++", timestep_samplers.ddim_cfgpp, ("ddim_cfgpp",), kind=TIMESTEPS),
+    Sampler("PLMS", timestep_samplers.plms, ("plms",), kind=TIMESTEPS),
+    Sampler("UniPC", timestep_samplers.unipc, ("unipc",), kind=TIMESTEPS),
+    Sampler("LCM", extra.sample_lcm, ("k_lcm", "lcm"), kind=LCM),
 ]
 
-# Schedule type label -> the scheduler config it sets; "Automatic" is resolved per sampler.
-SCHEDULES: Dict[str, Dict[str, object]] = {
-    "Automatic": {},
-    "Uniform": {},
-    "Karras": {"use_karras_sigmas": True},
-    "Exponential": {"use_exponential_sigmas": True},
-    "SGM Uniform": {"timestep_spacing": "trailing"},
-    "Beta": {"use_beta_sigmas": True},
-}
-SCHEDULE_ALIASES = {"automatic": "Automatic", "uniform": "Uniform", "karras": "Karras", "exponential": "Exponential",
-                    "sgm_uniform": "SGM Uniform", "sgmuniform": "SGM Uniform", "beta": "Beta"}
-SIGMA_OPTIONS = ("use_karras_sigmas", "use_exponential_sigmas", "use_beta_sigmas")
-
+SCHEDULES: Dict[str, ScheduleType] = {s.label: s for s in SCHEDULE_TYPES}
+_SCHEDULE_NAMES = {s.name: s.label for s in SCHEDULE_TYPES} | {"sgmuniform": "SGM Uniform"}
 _BY_NAME = {s.name.lower(): s for s in SAMPLERS} | {a.lower(): s for s in SAMPLERS for a in s.aliases}
 
 
@@ -78,7 +106,7 @@ def find_schedule(name: Optional[str]) -> str:
     for label in SCHEDULES:
         if label.lower() == name.strip().lower():
             return label
-    label = SCHEDULE_ALIASES.get(name.strip().lower().replace(" ", "_"))
+    label = _SCHEDULE_NAMES.get(name.strip().lower().replace(" ", "_"))
     if label is None:
         raise UnknownSamplerError(f"unknown schedule type {name!r}; known schedule types: {', '.join(SCHEDULES)}")
     return label
@@ -101,30 +129,28 @@ def split_sampler_and_schedule(sampler_name: str, scheduler: Optional[str]) -> T
 
 
 def resolved_schedule(sampler: Sampler, schedule: str) -> str:
-    """The label A1111 writes as "Schedule type": Automatic becomes the sampler's own schedule where it has one."""
+    """The label A1111 writes as "Schedule type": Automatic becomes the sampler's own schedule where it has one.
+    DDIM, PLMS and UniPC step through timesteps and ignore it, as in A1111."""
+    if sampler.kind == TIMESTEPS:
+        return "Automatic"
     if schedule == "Automatic":
         return sampler.default_schedule or "Automatic"
     return schedule
 
 
-def build_scheduler(sampler: Sampler, schedule: str, base_config: dict, noise_seed: Optional[int] = None):
-    """A diffusers scheduler for this sampler and schedule type, on the loaded model's own noise schedule."""
-    cls = getattr(diffusers, sampler.scheduler_class)
-    accepted = set(inspect.signature(cls.__init__).parameters)
-    wanted = dict(sampler.config)
-    schedule_config = SCHEDULES[resolved_schedule(sampler, schedule)]
-    for option in SIGMA_OPTIONS:
-        if option in accepted:
-            wanted[option] = False
-    if schedule_config and not set(schedule_config) <= accepted:
-        raise UnknownSamplerError(f"schedule type {schedule!r} is not available for sampler {sampler.name!r}")
-    wanted.update(schedule_config)
-    if noise_seed is not None and "noise_sampler_seed" in accepted:
-        wanted["noise_sampler_seed"] = noise_seed
-    config = {k: v for k, v in base_config.items() if not k.startswith("_")}
-    config.update(wanted)
-    scheduler = cls.from_config(config)
-    for key, value in schedule_config.items():
-        if scheduler.config.get(key) != value:
-            raise UnknownSamplerError(f"schedule type {schedule!r} is not available for sampler {sampler.name!r}")
-    return scheduler
+def get_sigmas(sampler: Sampler, schedule: str, steps: int, model: ModelSchedule, settings: ScheduleSettings,
+               discard_penultimate: bool = False) -> torch.Tensor:
+    """A1111's `KDiffusionSampler.get_sigmas`: `steps` sigmas and a final 0 (one more, then the next-to-last
+    dropped, for DPM2, DPM2 a, DPM++ 3M SDE, or with "always discard next-to-last sigma")."""
+    discard = sampler.discard_penultimate_sigma or discard_penultimate
+    steps += 1 if discard else 0
+    schedule_type = SCHEDULES[resolved_schedule(sampler, schedule)]
+    if schedule_type.function is None:
+        sigmas = model.get_sigmas(steps)
+    else:
+        sigma_min = settings.sigma_min or model.sigma_min.item()
+        sigma_max = settings.sigma_max or model.sigma_max.item()
+        sigmas = schedule_type.function(steps, sigma_min, sigma_max, model, settings)
+    if discard:
+        sigmas = torch.cat([sigmas[:-2], sigmas[-1:]])
+    return sigmas.cpu()

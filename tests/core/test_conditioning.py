@@ -78,27 +78,40 @@ def test_break_and_padding(services):
     assert torch.equal(hidden[1, 77:], encoder.encode("").hidden[0])
 
 
-def test_prompt_editing_switches_at_half_of_the_steps_run(services, unet_calls):
-    """`[dog:cat:0.5]` is `dog` for the first half of the steps actually run, then `cat` (checked on the UNet's
-    input at every call); 0.75 of 20 steps runs 16, so the switch is after 8."""
+def test_prompt_editing_switches_where_a1111_switches(services, unet_calls):
+    """`[dog:cat:0.5]` at 20 steps is `dog` up to step 10 of A1111's schedule over all 20 steps, compared with a
+    counter of model calls from 0: at 0.75, 16 calls run, 11 of dog and 5 of cat (checked on the UNet's input)."""
     encoder = PromptEncoder(services.models.model)
     dog, cat = encoder.encode("dog").hidden[0], encoder.encode("cat").hidden[0]
     unet_calls.clear()
-    _, done = picture(services, "[dog:cat:0.5]", steps=20, denoising_strength=0.75)
+    _, done = picture(services, "[dog:cat:0.5]", steps=20, denoising_strength=0.75, sampler_name="Euler")
     assert len(unet_calls) == 16
     positive = [call[1] for call in unet_calls]  # row 0 is the negative prompt
-    assert all(torch.allclose(p, dog) for p in positive[:8])
-    assert all(torch.allclose(p, cat) for p in positive[8:])
+    assert [torch.allclose(p, dog) for p in positive] == [True] * 11 + [False] * 5
+    assert all(torch.allclose(p, cat) for p in positive[11:])
     assert done.infotexts[0].startswith("[dog:cat:0.5]\n")
 
 
-def test_alternation_changes_every_step(services, unet_calls):
+def test_prompt_editing_counts_both_calls_of_a_second_order_step(services, unet_calls):
+    """Heun calls the model twice a step: A1111 doubles the schedule (40 for 20 steps), so the switch at 0.5 comes
+    after call 20 of Heun's 31 (16 steps, the last one a single call)."""
+    encoder = PromptEncoder(services.models.model)
+    dog = encoder.encode("dog").hidden[0]
+    unet_calls.clear()
+    picture(services, "[dog:cat:0.5]", steps=20, denoising_strength=0.75, sampler_name="Heun")
+    assert len(unet_calls) == 31
+    assert [torch.allclose(call[1], dog) for call in unet_calls] == [True] * 21 + [False] * 10
+
+
+def test_alternation_follows_a1111s_call_counter(services, unet_calls):
+    """A1111's alternation schedule has `dog` at step 1, `cat` at 2, ...; its call counter starts at 0, so the first
+    two calls are `dog`: [dog, dog, cat, dog] for 4 calls."""
     encoder = PromptEncoder(services.models.model)
     dog, cat = encoder.encode("dog").hidden[0], encoder.encode("cat").hidden[0]
     unet_calls.clear()
-    picture(services, "[dog|cat]", steps=4)
-    assert [torch.allclose(call[1], dog) for call in unet_calls] == [True, False, True, False]
-    assert [torch.allclose(call[1], cat) for call in unet_calls] == [False, True, False, True]
+    picture(services, "[dog|cat]", steps=4, denoising_strength=0.75, sampler_name="Euler")
+    assert [torch.allclose(call[1], dog) for call in unet_calls] == [True, True, False, True]
+    assert [torch.allclose(call[1], cat) for call in unet_calls] == [False, False, True, False]
 
 
 def test_and_combines_parts(services, unet_calls):

@@ -1,0 +1,98 @@
+"""A1111's CFG denoiser (`sd_samplers_cfg_denoiser.py`) over the diffusers UNet: what every sampler calls.
+
+One call runs the UNet once on the negative prompt and each `AND` part stacked, combines them as A1111's
+`combine_denoised`, and blends the original latents back outside the mask. A call counter picks the prompt in force
+(prompt editing and alternation), as A1111's `self.step` does: it starts at 0 and counts calls, so second-order
+samplers count two a step.
+
+Two modes, as A1111's two sampler families see the model:
+- sigma (k-diffusion's `CompVisDenoiser` / `CompVisVDenoiser`): `x` is scaled by sigma, the UNet gets
+  `x / sqrt(sigma^2 + 1)` at the fractional timestep of sigma, the call returns the denoised latents, and the mask
+  blend applies to them;
+- timestep (A1111's `CFGDenoiserTimesteps`): `x` is the noised latent at an integer timestep, the call returns the
+  predicted noise, and the original is pasted into `x` before the UNet sees it (`mask_before_denoising`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from .conditioning import Conditioning
+from .events import Control
+from .models import LoadedModel
+from .schedules import ModelSchedule
+
+
+class Interrupted(Exception):
+    """Interrupt or Skip was pressed: the sampler stops within the step."""
+
+
+@dataclass
+class MaskBlend:
+    init_latent: torch.Tensor
+    keep: torch.Tensor  # 1 where the original stays (A1111's `mask`)
+    regenerate: torch.Tensor  # 1 where the picture is redrawn (`nmask`)
+
+    def __call__(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents * self.regenerate + self.init_latent * self.keep
+
+
+class CFGDenoiser:
+    def __init__(self, model: LoadedModel, schedule: ModelSchedule, conditioning: Conditioning, cfg_scale: float,
+                 control: Control, timestep_mode: bool = False):
+        self.model, self.schedule, self.conditioning = model, schedule, conditioning
+        self.cfg_scale, self.control, self.timestep_mode = cfg_scale, control, timestep_mode
+        self.v_prediction = model.pipe.scheduler.config.get("prediction_type") == "v_prediction"
+        self.blend: Optional[MaskBlend] = None
+        self.extra_channels: Optional[torch.Tensor] = None  # an inpainting model's mask and masked picture
+        self.step = 0
+        self.cond_scale_multiplier = 1.0  # DDIM CFG++ guides with cfg_scale / 12.5
+        self.keep_noise_uncond = False
+        self.last_noise_uncond: Optional[torch.Tensor] = None
+
+    def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        if self.control.interrupted.is_set() or self.control.skipped.is_set():
+            raise Interrupted()
+        if self.timestep_mode and self.blend is not None:
+            x = self.blend(x)
+        conditioning = self.conditioning
+        rows = conditioning.rows
+        x_in = torch.cat([x] * rows) if rows > 1 else x
+        sigma_in = torch.cat([sigma] * rows) if rows > 1 else sigma
+        out = self.denoised_or_noise(x_in, sigma_in)
+        if self.keep_noise_uncond:
+            self.last_noise_uncond = conditioning.uncond_rows(out).clone()
+        result = conditioning.combine(out, self.cfg_scale * self.cond_scale_multiplier)
+        if not self.timestep_mode and self.blend is not None:
+            result = self.blend(result)
+        self.step += 1
+        return result
+
+    def denoised_or_noise(self, x_in: torch.Tensor, sigma_in: torch.Tensor) -> torch.Tensor:
+        """The model's denoised latents (sigma mode) or predicted noise (timestep mode) for each stacked row."""
+        dims = (slice(None),) + (None,) * (x_in.ndim - 1)
+        if self.timestep_mode:
+            output = self.unet(x_in, sigma_in)
+            if not self.v_prediction:
+                return output
+            alphas = self.schedule.alphas_cumprod.to(x_in.device)[sigma_in.to(torch.int)][dims]
+            return alphas.sqrt() * output + (1 - alphas).sqrt() * x_in
+        c_in = (1 / (sigma_in ** 2 + 1) ** 0.5)[dims]
+        output = self.unet(x_in * c_in, self.schedule.sigma_to_t(sigma_in))
+        sigma = sigma_in[dims]
+        if self.v_prediction:
+            return output * (-sigma * c_in) + x_in / (sigma ** 2 + 1)
+        return self.schedule.scale_output(sigma_in, x_in + output * -sigma, x_in)
+
+    def unet(self, model_input: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        model_input = model_input.to(model.dtype)
+        if self.extra_channels is not None:
+            model_input = torch.cat([model_input, self.extra_channels.to(model.dtype)], dim=1)
+        prompt_embeds, added_cond_kwargs = self.conditioning.at(self.step)
+        output = model.pipe.unet(model_input, timesteps.to(model_input.device, torch.float32),
+                                 encoder_hidden_states=prompt_embeds, added_cond_kwargs=added_cond_kwargs,
+                                 return_dict=False)[0]
+        return output.float()
