@@ -21,7 +21,7 @@ from pipelines import (SCHEDULES, Done, Failed, ImageInputError, Job, JobError, 
                        parse_generation_parameters)
 from pipelines.models import known_hash
 from pipelines.noise import fixed_seed
-from pipelines.samplers import SAMPLERS
+from pipelines.samplers import SAMPLERS, Sampler
 
 from .images import decode_image, encode_image, optional_image
 from .schema import Img2ImgRequest, PngInfoRequest, Txt2ImgRequest, job_params
@@ -194,14 +194,13 @@ class Api:
 
     @staticmethod
     def samplers():
-        return [{"name": s.name, "aliases": list(s.aliases),
-                 "options": {"scheduler": s.default_schedule.lower()} if s.default_schedule else {}}
-                for s in SAMPLERS]
+        return [{"name": s.name, "aliases": list(s.aliases), "options": sampler_options(s)} for s in SAMPLERS]
 
     @staticmethod
     def schedulers():
-        return [{"name": label.lower().replace(" ", "_"), "label": label, "aliases": None, "default_rho": -1,
-                 "need_inner_model": False} for label in SCHEDULES]
+        return [{"name": s.name, "label": s.label, "aliases": ["SGMUniform"] if s.name == "sgm_uniform" else None,
+                 "default_rho": s.default_rho, "need_inner_model": s.name in INNER_MODEL_SCHEDULES}
+                for s in SCHEDULES.values()]
 
     @staticmethod
     def upscalers():
@@ -271,6 +270,20 @@ class Api:
         except ModelLoadError as e:
             raise HTTPException(500, str(e)) from None
         return {}
+
+
+INNER_MODEL_SCHEDULES = {"uniform", "sgm_uniform", "simple", "normal", "ddim", "beta"}
+
+
+def sampler_options(sampler: Sampler) -> Dict[str, Any]:
+    """A1111's `SamplerData.options` for a sampler."""
+    options = {"scheduler": SCHEDULES[sampler.default_schedule].name} if sampler.default_schedule else {}
+    flags = {"second_order": sampler.second_order, "brownian_noise": sampler.brownian_noise,
+             "discard_next_to_last_sigma": sampler.discard_penultimate_sigma, "uses_ensd": sampler.uses_ensd}
+    options.update({k: True for k, v in flags.items() if v})
+    if sampler.name == "DPM++ 2M SDE Heun":
+        options["solver_type"] = "heun"
+    return options
 
 
 def safetensors_metadata(path: Path) -> Dict[str, Any]:

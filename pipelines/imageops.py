@@ -258,7 +258,7 @@ def color_correction_target(image: Image.Image) -> np.ndarray:
 
 
 def _luminosity(rgb: np.ndarray) -> np.ndarray:
-    return rgb[..., 0:1] * 0.3 + rgb[..., 1:2] * 0.59 + rgb[..., 2:3] * 0.11
+    return rgb[..., 0:1] * 0.299 + rgb[..., 1:2] * 0.587 + rgb[..., 2:3] * 0.114  # blendmodes' weights, as A1111
 
 
 def _set_luminosity(rgb: np.ndarray, lum: np.ndarray) -> np.ndarray:

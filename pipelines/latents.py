@@ -48,7 +48,9 @@ def encode_images(model: LoadedModel, pixels: torch.Tensor, seeds: List[int]) ->
 def decode_latents(model: LoadedModel, latents: torch.Tensor) -> List[Image.Image]:
     vae = model.pipe.vae
     pixels = vae.decode(latents.to(model.vae_dtype) / vae.config.scaling_factor, return_dict=False)[0]
-    array = ((pixels.float() / 2 + 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    # A1111's conversion: (x + 1) / 2, clamped, times 255, truncated to 8 bits
+    array = (255. * torch.clamp((pixels.float() + 1.0) / 2.0, min=0.0, max=1.0).permute(0, 2, 3, 1).cpu().numpy())
+    array = array.astype(np.uint8)
     return [Image.fromarray(a) for a in array]
 
 

@@ -213,7 +213,7 @@ def test_color_correction_pulls_colours_toward_the_init_picture_and_keeps_lumino
     generated = Image.new("RGB", (32, 32), (40, 40, 200))
     out = pixels(imageops.apply_color_correction(imageops.color_correction_target(target), generated))[0, 0]
     assert out[0] > out[2]  # now red-ish
-    lum = lambda c: 0.3 * c[0] + 0.59 * c[1] + 0.11 * c[2]
+    lum = lambda c: 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
     assert abs(lum(out) - lum((40, 40, 200))) <= 1.5
 
 
