@@ -213,16 +213,33 @@ class PromptEncoder:
 # per-step conditioning: prompt editing, alternation and AND
 
 @dataclass
+class RowGroup:
+    """Rows of the stacked UNet batch that run in one UNet call, with their conditioning."""
+    rows: slice
+    hidden: torch.Tensor
+    added: Optional[dict]
+
+
+PAD_MODES = ("", "empty", "last")  # separate UNet calls (A1111's default), "Pad prompt/negative prompt", its v0
+
+
+@dataclass
 class Conditioning:
-    """What the UNet sees at each step: the negative prompt, then each `AND` part, each a schedule of Encoded texts
-    over the sampler's total steps. `at(call)` stacks them for a batch (negative first when CFG is on)."""
+    """What the UNet sees at each call: the negative prompt, then each `AND` part, each a schedule of Encoded texts
+    over the sampler's total steps. `at(call)` stacks them for a batch (negative first when CFG is on).
+
+    Lengths as A1111 handles them: the parts in force are padded to the longest by repeating their last vector
+    (`reconstruct_multicond_batch`); a negative prompt of another length runs in its own UNet call, unless
+    `pad_mode` pads the shorter side with the empty prompt's chunks ("empty") or its last vector ("last")."""
     negative: List[Tuple[int, Encoded]]
     parts: List[Tuple[float, List[Tuple[int, Encoded]]]]
     batch_size: int
     do_cfg: bool
     time_ids: Optional[torch.Tensor] = None  # SDXL's size ids for one prompt row
     negative_time_ids: Optional[torch.Tensor] = None  # and for the negative row (they differ for a refiner)
-    _stacked: Dict[tuple, Tuple[torch.Tensor, Optional[dict]]] = field(default_factory=dict)
+    pad_mode: str = ""
+    empty: Optional[Encoded] = None  # the empty prompt, for pad_mode "empty"
+    _stacked: Dict[tuple, List[RowGroup]] = field(default_factory=dict)
 
     @property
     def weights(self) -> List[float]:
@@ -233,28 +250,56 @@ class Conditioning:
         """UNet rows per picture: the negative prompt (with CFG), then each AND part."""
         return len(self.parts) + self.do_cfg
 
+    @property
+    def padded(self) -> bool:
+        """Whether some call pads the negative prompt or the prompt to the other's length (A1111's "Pad conds")."""
+        lengths = lambda schedule: {e.hidden.shape[1] for _, e in schedule}  # noqa: E731
+        negative = lengths(self.negative)
+        return bool(self.pad_mode) and self.do_cfg and any(lengths(s) != negative for _, s in self.parts)
+
     def uncond_rows(self, output: torch.Tensor) -> torch.Tensor:
         return output[:self.batch_size] if self.do_cfg else output
 
     def texts_at(self, step: int) -> Tuple[Encoded, List[Encoded]]:
         return _pick(self.negative, step), [_pick(s, step) for _, s in self.parts]
 
-    def at(self, step: int) -> Tuple[torch.Tensor, Optional[dict]]:
+    def at(self, step: int) -> List[RowGroup]:
         negative, parts = self.texts_at(step)
-        rows = ([negative] if self.do_cfg else []) + parts
-        key = tuple(id(r) for r in rows)
+        key = tuple(id(r) for r in [negative] + parts)
         if key not in self._stacked:
-            # repeated, not expanded: a stride-0 batch takes other kernels, and a picture of a batch must equal the
-            # same picture made alone
-            hidden = torch.cat([r.hidden.repeat(self.batch_size, 1, 1) for r in rows])
-            added = None
-            if self.time_ids is not None:
-                pooled = torch.cat([r.pooled.repeat(self.batch_size, 1) for r in rows])
-                time_ids = [self.negative_time_ids] * self.do_cfg + [self.time_ids] * len(parts)
-                added = {"text_embeds": pooled,
-                         "time_ids": torch.cat([t.repeat(self.batch_size, 1) for t in time_ids])}
-            self._stacked = {key: (hidden, added)}  # one entry: a schedule moves forward only
+            parts = _pad_last(parts, max(p.hidden.shape[1] for p in parts))
+            if not self.do_cfg:
+                groups = [self._group(parts, [], 0)]
+            elif negative.hidden.shape[1] == parts[0].hidden.shape[1]:
+                groups = [self._group(parts, [negative], 0)]
+            elif self.pad_mode:
+                negative, parts = self._pad_pair(negative, parts)
+                groups = [self._group(parts, [negative], 0)]
+            else:
+                groups = [self._group([], [negative], 0), self._group(parts, [], self.batch_size)]
+            self._stacked = {key: groups}  # one entry: a schedule moves forward only
         return self._stacked[key]
+
+    def _pad_pair(self, negative: Encoded, parts: List[Encoded]) -> Tuple[Encoded, List[Encoded]]:
+        length = parts[0].hidden.shape[1]
+        if self.pad_mode == "last":  # v0: the negative prompt's last vector repeated, or the negative cut
+            if negative.hidden.shape[1] > length:
+                return Encoded(negative.hidden[:, :length], negative.pooled), parts
+            return _pad_last([negative], length)[0], parts
+        longest = max(length, negative.hidden.shape[1])
+        return _pad_to(negative, longest, self.empty), [_pad_to(p, longest, self.empty) for p in parts]
+
+    def _group(self, parts: List[Encoded], negatives: List[Encoded], start: int) -> RowGroup:
+        # repeated, not expanded: a stride-0 batch takes other kernels, and a picture of a batch must equal the
+        # same picture made alone
+        rows = negatives + parts
+        hidden = torch.cat([r.hidden.repeat(self.batch_size, 1, 1) for r in rows])
+        added = None
+        if self.time_ids is not None:
+            pooled = torch.cat([r.pooled.repeat(self.batch_size, 1) for r in rows])
+            time_ids = [self.negative_time_ids] * len(negatives) + [self.time_ids] * len(parts)
+            added = {"text_embeds": pooled, "time_ids": torch.cat([t.repeat(self.batch_size, 1) for t in time_ids])}
+        return RowGroup(slice(start, start + len(rows) * self.batch_size), hidden, added)
 
     def combine(self, noise_pred: torch.Tensor, cfg_scale: float) -> torch.Tensor:
         """CFG over the AND parts: uncond + scale * sum(weight * (cond_i - uncond)) (A1111's `combine_denoised`)."""
@@ -278,6 +323,15 @@ def _pick(schedule: List[Tuple[int, Encoded]], step: int) -> Encoded:
     return schedule[-1][1]
 
 
+def _pad_last(texts: List[Encoded], length: int) -> List[Encoded]:
+    """Shorter texts padded to `length` by repeating their last vector."""
+    def pad(e: Encoded) -> Encoded:
+        missing = length - e.hidden.shape[1]
+        return e if missing <= 0 else Encoded(torch.cat([e.hidden, e.hidden[:, -1:].repeat(1, missing, 1)], dim=1),
+                                              e.pooled)
+    return [pad(e) for e in texts]
+
+
 def _pad_to(encoded: Encoded, length: int, empty: Encoded) -> Encoded:
     missing = (length - encoded.hidden.shape[1]) // empty.hidden.shape[1]
     if missing <= 0:
@@ -287,8 +341,8 @@ def _pad_to(encoded: Encoded, length: int, empty: Encoded) -> Encoded:
 
 
 def build_conditioning(encoder: PromptEncoder, prompt: str, negative_prompt: str, steps: int, batch_size: int,
-                       cfg_scale: float, width: int, height: int) -> Conditioning:
-    """Encode every text the schedules use, once, padded to one length (the empty prompt's chunk fills)."""
+                       cfg_scale: float, width: int, height: int, pad_mode: str = "") -> Conditioning:
+    """Encode every text the schedules use, once."""
     parts = prompts.split_and(prompt)
     do_cfg = cfg_scale > 1 or len(parts) > 1
     negative = [(end, encoder.encode(text)) for end, text in prompts.prompt_schedule(negative_prompt, steps)]
@@ -298,12 +352,7 @@ def build_conditioning(encoder: PromptEncoder, prompt: str, negative_prompt: str
                  for text, weight in parts]
     if len(parts) == 1 and not do_cfg:
         scheduled = [(1.0, scheduled[0][1])]
-    every = [e for _, e in negative] + [e for _, s in scheduled for _, e in s]
-    length = max(e.hidden.shape[1] for e in every)
-    if any(e.hidden.shape[1] != length for e in every):
-        empty = encoder.encode("")
-        negative = [(end, _pad_to(e, length, empty)) for end, e in negative]
-        scheduled = [(w, [(end, _pad_to(e, length, empty)) for end, e in s]) for w, s in scheduled]
+    empty = encoder.encode("") if pad_mode == "empty" else None
     time_ids = negative_time_ids = None
     if encoder.model.is_sdxl:
         size_ids = [height, width, 0, 0]
@@ -312,9 +361,9 @@ def build_conditioning(encoder: PromptEncoder, prompt: str, negative_prompt: str
         else:
             ids = negative_ids = size_ids + [height, width]
         as_tensor = lambda v: torch.tensor([v], device=encoder.model.execution_device,  # noqa: E731
-                                           dtype=every[0].hidden.dtype)
+                                           dtype=negative[0][1].hidden.dtype)
         time_ids, negative_time_ids = as_tensor(ids), as_tensor(negative_ids)
-    return Conditioning(negative, scheduled, batch_size, do_cfg, time_ids, negative_time_ids)
+    return Conditioning(negative, scheduled, batch_size, do_cfg, time_ids, negative_time_ids, pad_mode, empty)
 
 
 def prompt_token_count(model: LoadedModel, prompt: str, steps: int, emphasis: str = "Original",

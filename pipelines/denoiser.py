@@ -87,12 +87,14 @@ class CFGDenoiser:
         return self.schedule.scale_output(sigma_in, x_in + output * -sigma, x_in)
 
     def unet(self, model_input: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        """The UNet's output for every stacked row: one call, or one per group of rows whose prompts differ in
+        length (A1111 runs the negative prompt on its own then)."""
         model = self.model
         model_input = model_input.to(model.dtype)
         if self.extra_channels is not None:
             model_input = torch.cat([model_input, self.extra_channels.to(model.dtype)], dim=1)
-        prompt_embeds, added_cond_kwargs = self.conditioning.at(self.step)
-        output = model.pipe.unet(model_input, timesteps.to(model_input.device, torch.float32),
-                                 encoder_hidden_states=prompt_embeds, added_cond_kwargs=added_cond_kwargs,
-                                 return_dict=False)[0]
-        return output.float()
+        timesteps = timesteps.to(model_input.device, torch.float32)
+        outputs = [model.pipe.unet(model_input[g.rows], timesteps[g.rows], encoder_hidden_states=g.hidden,
+                                   added_cond_kwargs=g.added, return_dict=False)[0]
+                   for g in self.conditioning.at(self.step)]
+        return (torch.cat(outputs) if len(outputs) > 1 else outputs[0]).float()

@@ -84,6 +84,8 @@ def infotext_params(run: Run, model: LoadedModel) -> dict:
     if run.noise_multiplier != 1 and img2img:
         params["Noise multiplier"] = run.noise_multiplier
     params.update(run.sampler_settings.infotext(run.sampler, run.schedule, img2img))
+    if run.conditioning is not None and run.conditioning.padded:
+        params["Pad conds v0" if run.conditioning.pad_mode == "last" else "Pad conds"] = True
     params["Version"] = VERSION
     return params
 

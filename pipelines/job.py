@@ -62,6 +62,10 @@ class Options:
     beta_dist_alpha: float = InputField(0.6, label="Beta schedule alpha", ge=0.01, le=1,
                                         infotext="Beta schedule alpha")
     beta_dist_beta: float = InputField(0.6, label="Beta schedule beta", ge=0.01, le=1, infotext="Beta schedule beta")
+    pad_cond_uncond: bool = InputField(False, label="Pad prompt/negative prompt", infotext="Pad conds",
+                                       help="pad the shorter with empty chunks, so both run in one UNet call")
+    pad_cond_uncond_v0: bool = InputField(False, label="Pad prompt/negative prompt (v0)", infotext="Pad conds v0",
+                                          help="the negative prompt padded with its last vector, or cut")
     always_discard_next_to_last_sigma: bool = InputField(False, label="Always discard next-to-last sigma",
                                                          infotext="Discard penultimate sigma")
 

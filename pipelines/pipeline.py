@@ -167,9 +167,10 @@ class Img2ImgPipeline:
         encoder = PromptEncoder(self.model, opts.CLIP_stop_at_last_layers, opts.emphasis,
                                 opts.comma_padding_backtrack, embeddings)
         if run.steps_run:
+            pad_mode = "last" if opts.pad_cond_uncond_v0 else "empty" if opts.pad_cond_uncond else ""
             run.conditioning = build_conditioning(encoder, run.text, run.negative_text,
                                                   run.sampler.total_steps(run.job.steps), run.batch_size,
-                                                  run.job.cfg_scale, run.width, run.height)
+                                                  run.job.cfg_scale, run.width, run.height, pad_mode)
         run.params = add_network_params(infotext_params(run, self.model), run, used_loras, encoder.used_embeddings)
 
     # -- 7 to 11, for each batch of pictures ---------------------------------------------------------------------------

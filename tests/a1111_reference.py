@@ -110,7 +110,8 @@ def reconstruct_cond_batch(schedules, current_step):
 
 
 class CFGDenoiser(torch.nn.Module):
-    """A1111's `CFGDenoiser.forward` for one prompt per picture (no AND), cond and uncond of one length, batched."""
+    """A1111's `CFGDenoiser.forward` for one prompt per picture (no AND), with `batch_cond_uncond` and without
+    `pad_cond_uncond` (A1111's defaults)."""
 
     def __init__(self, inner_model):
         super().__init__()
@@ -132,8 +133,16 @@ class CFGDenoiser(torch.nn.Module):
         x_in = torch.cat([x, x])
         sigma_in = torch.cat([sigma, sigma])
         image_cond_in = torch.cat([image_cond, image_cond])
-        x_out = self.inner_model(x_in, sigma_in, cond={"c_crossattn": [torch.cat([tensor, uncond])],
-                                                       "c_concat": [image_cond_in]})
+        if tensor.shape[1] == uncond.shape[1]:
+            x_out = self.inner_model(x_in, sigma_in, cond={"c_crossattn": [torch.cat([tensor, uncond])],
+                                                           "c_concat": [image_cond_in]})
+        else:  # pad_cond_uncond off: cond and uncond of different lengths run in separate calls
+            x_out = torch.zeros_like(x_in)
+            n, u = tensor.shape[0], uncond.shape[0]
+            x_out[:n] = self.inner_model(x_in[:n], sigma_in[:n], cond={"c_crossattn": [tensor],
+                                                                       "c_concat": [image_cond_in[:n]]})
+            x_out[-u:] = self.inner_model(x_in[-u:], sigma_in[-u:], cond={"c_crossattn": [uncond],
+                                                                          "c_concat": [image_cond_in[-u:]]})
         denoised = self.combine_denoised(x_out, conds_list, uncond, cond_scale)
         if self.mask is not None:
             denoised = denoised * self.nmask + self.init_latent * self.mask

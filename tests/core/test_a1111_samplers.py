@@ -32,6 +32,9 @@ def exact(tmp_path_factory):
     services.close()
 
 
+LONG_PROMPT = "a red apple on a wooden table, " * 12  # 2 chunks of 75 tokens, against a 1-chunk negative prompt
+
+
 def ours(services, **params):
     settings = dict(init_images=[SOURCE], prompt="a red apple", negative_prompt="blurry", steps=STEPS, seed=7,
                     width=SIZE, height=SIZE, cfg_scale=7.0, denoising_strength=0.75)
@@ -115,6 +118,15 @@ def test_inpainting_the_whole_picture_with_the_original_is_a1111s(exact, sampler
     assert_close(mine[inside], expected[inside])
     outside = np.array(mask) == 0
     assert np.array_equal(mine[0][outside], pixels(SOURCE)[outside])  # the overlay puts the original back
+
+
+def test_a_prompt_longer_than_the_negative_runs_in_its_own_unet_call_as_in_a1111(exact):
+    mine, done = ours(exact, sampler_name="Euler", prompt=LONG_PROMPT)
+    assert_close(mine, theirs(exact, "Euler", prompt=LONG_PROMPT))
+    assert "Pad conds" not in done.infotexts[0]
+    padded, done = ours(exact, sampler_name="Euler", prompt=LONG_PROMPT, override_settings={"pad_cond_uncond": True})
+    assert "Pad conds: True" in done.infotexts[0]
+    assert not np.array_equal(padded, mine)
 
 
 def test_prompt_editing_is_a1111s(exact):
