@@ -58,9 +58,35 @@ def job_params(values: Dict[str, Any]) -> Dict[str, Any]:
     else:
         for name in SEED_EXTRAS:
             params.pop(name)
-    params["override_settings"] = {"sd_vae": values["sd_vae"],
-                                   "CLIP_stop_at_last_layers": int(values["clip_skip"])}
+    params["override_settings"] = dict(override_settings(values.get("override_settings")), sd_vae=values["sd_vae"],
+                                       CLIP_stop_at_last_layers=int(values["clip_skip"]))
     return params
+
+
+# Settings an infotext carries (ENSD, RNG, Eta, Noise multiplier ...) by their key; Clip skip has its own control.
+SETTING_KEYS = {p.infotext: name for name, p in OPTION_PARAMS.items()
+                if p.infotext and name != "CLIP_stop_at_last_layers"}
+
+
+def pasted_overrides(infotext: str):
+    """A1111's "Override settings" after a paste: the infotext's settings that differ from their defaults, as
+    `Key: value` entries, all chosen."""
+    found = parse_infotext(infotext)
+    entries = [f"{key}: {found[key]}" for key, name in SETTING_KEYS.items()
+               if key in found and str(found[key]) != str(OPTION_PARAMS[name].default)]
+    return gr.update(choices=entries, value=entries, visible=bool(entries))
+
+
+def override_settings(entries) -> Dict[str, Any]:
+    """The chosen `Key: value` entries as option values (checked and converted with the job's settings)."""
+    settings: Dict[str, Any] = {}
+    for entry in entries or []:
+        key, _, value = str(entry).partition(": ")
+        name = SETTING_KEYS.get(key.strip())
+        if name is not None:
+            is_bool = OPTION_PARAMS[name].type is bool
+            settings[name] = value.strip().lower() == "true" if is_bool else value.strip()
+    return settings
 
 
 def pasted_values(infotext: str, names) -> list:

@@ -40,6 +40,9 @@ def build_parameters(c: Dict[str, gr.components.Component], info: gr.Textbox) ->
     for component in (c["steps"], c["denoising_strength"]):
         component.change(steps_text, [c["steps"], c["denoising_strength"]], steps_hint, **UI_ONLY)
     build_seed(c, info)
+    c["override_settings"] = gr.Dropdown([], value=[], multiselect=True, allow_custom_value=True, visible=False,
+                                         label="Override settings", elem_id="override_settings",
+                                         info="settings pasted from an infotext, for this job only")
     return inpaint_group
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .controls import pasted_values
+from .controls import pasted_overrides, pasted_values
 from .panel import UI_ONLY
 from .tabs import MODE_TABS
 
@@ -31,8 +31,9 @@ def build_png_info_tab(panel: dict, top_tabs: gr.Tabs) -> None:
             if picture is not None:
                 moved = picture if tab.canvas == "image" else {"background": picture, "layers": [],
                                                                "composite": picture}
-            return (*pasted_values(infotext, PASTED), moved, gr.Tabs(selected="img2img_top"),
-                    gr.Tabs(selected=index), index, gr.update(visible=tab.inpaint))
+            return (*pasted_values(infotext, PASTED), pasted_overrides(infotext), moved,
+                    gr.Tabs(selected="img2img_top"), gr.Tabs(selected=index), index, gr.update(visible=tab.inpaint))
 
         button.click(paste, [text, image], [c[name] for name in PASTED] + [
-            c[tab.picture], top_tabs, panel["mode_tabs"], panel["mode"], panel["inpaint_group"]], **UI_ONLY)
+            c["override_settings"], c[tab.picture], top_tabs, panel["mode_tabs"], panel["mode"],
+            panel["inpaint_group"]], **UI_ONLY)

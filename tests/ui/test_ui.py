@@ -162,6 +162,10 @@ def test_gradio_client_calls_each_mode(server, tmp_path):
         api_name="/img2img")
     assert len(gallery) == 1 and Image.open(gallery[0]["image"]).size == (64, 64)
     assert "Seed: 12," in info
+    _, _, _, info = client.predict(init_img=handle_file(str(source_path)), steps=2, width=64, height=64,
+                                   sampler_name="Euler a", override_settings=["ENSD: 31337", "RNG: CPU"],
+                                   api_name="/img2img")
+    assert "ENSD: 31337, RNG: CPU," in info  # settings pasted from an infotext apply to the job
     mask_path = tmp_path / "mask.png"
     Image.new("L", (96, 64), 255).save(mask_path)
     gallery, _, _, info = client.predict(upload_image=handle_file(str(source_path)),
@@ -190,7 +194,7 @@ def test_png_info_reads_a_picture_and_sends_its_parameters_to_inpaint(page, tmp_
     infotext = ("a red leather armchair\nNegative prompt: lowres\nSteps: 30, Sampler: Euler a, Schedule type: "
                 "Automatic, CFG scale: 7.5, Seed: 3405691582, Size: 512x768, Model hash: c6bbc15e32, "
                 "Denoising strength: 0.9, Mask blur: 8, Inpaint area: Only masked, Masked area padding: 48, "
-                "Masked content: fill, Version: v1.10.1")
+                "Masked content: fill, ENSD: 31337, RNG: CPU, Version: v1.10.1")
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", infotext)
     path = tmp_path / "a1111.png"
@@ -211,6 +215,8 @@ def test_png_info_reads_a_picture_and_sends_its_parameters_to_inpaint(page, tmp_
     assert selected == "Inpaint"
     assert page.get_by_role("radio", name="Only masked").is_checked()
     assert page.get_by_role("radio", name="fill", exact=True).is_checked()
+    overrides = page.locator("#override_settings")  # A1111's "Override settings": the infotext's settings
+    assert "ENSD: 31337" in overrides.inner_text() and "RNG: CPU" in overrides.inner_text()
     screenshot(page, "png-info-sent-to-inpaint")
 
 
