@@ -41,7 +41,6 @@ class A1111Fields(BaseModel):
     sampler_index: Optional[str] = SAMPLER_INDEX_DEFAULT
     restore_faces: Optional[bool] = None
     tiling: Optional[bool] = None
-    s_min_uncond: Optional[float] = None
     override_settings_restore_afterwards: bool = True
     refiner_checkpoint: Optional[str] = None
     refiner_switch_at: Optional[float] = None

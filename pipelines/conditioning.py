@@ -280,6 +280,11 @@ class Conditioning:
             self._stacked = {key: groups}  # one entry: a schedule moves forward only
         return self._stacked[key]
 
+    def parts_at(self, step: int) -> RowGroup:
+        """The parts alone, for a call without the negative prompt."""
+        _, parts = self.texts_at(step)
+        return self._group(_pad_last(parts, max(p.hidden.shape[1] for p in parts)), [], 0)
+
     def _pad_pair(self, negative: Encoded, parts: List[Encoded]) -> Tuple[Encoded, List[Encoded]]:
         length = parts[0].hidden.shape[1]
         if self.pad_mode == "last":  # v0: the negative prompt's last vector repeated, or the negative cut

@@ -15,11 +15,11 @@ Two modes, as A1111's two sampler families see the model:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 import torch
 
-from .conditioning import Conditioning
+from .conditioning import Conditioning, RowGroup
 from .events import Control
 from .models import LoadedModel
 from .schedules import ModelSchedule
@@ -51,6 +51,8 @@ class CFGDenoiser:
         self.cond_scale_multiplier = 1.0  # DDIM CFG++ guides with cfg_scale / 12.5
         self.keep_noise_uncond = False
         self.last_noise_uncond: Optional[torch.Tensor] = None
+        self.s_min_uncond, self.s_min_uncond_all = 0.0, False  # NGMS: below this sigma, skip the negative prompt
+        self.skipped_uncond = False
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if self.control.interrupted.is_set() or self.control.skipped.is_set():
@@ -58,43 +60,66 @@ class CFGDenoiser:
         if self.timestep_mode and self.blend is not None:
             x = self.blend(x)
         conditioning = self.conditioning
-        rows = conditioning.rows
-        x_in = torch.cat([x] * rows) if rows > 1 else x
-        sigma_in = torch.cat([sigma] * rows) if rows > 1 else sigma
-        out = self.denoised_or_noise(x_in, sigma_in)
-        if self.keep_noise_uncond:
-            self.last_noise_uncond = conditioning.uncond_rows(out).clone()
-        result = conditioning.combine(out, self.cfg_scale * self.cond_scale_multiplier)
+        if self.skips_uncond(sigma):
+            result = self.without_uncond(x, sigma)
+        else:
+            rows = conditioning.rows
+            x_in = torch.cat([x] * rows) if rows > 1 else x
+            sigma_in = torch.cat([sigma] * rows) if rows > 1 else sigma
+            out = self.denoised_or_noise(x_in, sigma_in, conditioning.at(self.step), self.extra_channels)
+            if self.keep_noise_uncond:
+                self.last_noise_uncond = conditioning.uncond_rows(out).clone()
+            result = conditioning.combine(out, self.cfg_scale * self.cond_scale_multiplier)
         if not self.timestep_mode and self.blend is not None:
             result = self.blend(result)
         self.step += 1
         return result
 
-    def denoised_or_noise(self, x_in: torch.Tensor, sigma_in: torch.Tensor) -> torch.Tensor:
+    def skips_uncond(self, sigma: torch.Tensor) -> bool:
+        """A1111's NGMS ("Negative Guidance minimum sigma"): every other call (or every call) below the sigma."""
+        return (self.conditioning.do_cfg and self.s_min_uncond > 0 and bool(self.step % 2 or self.s_min_uncond_all)
+                and sigma[0] < self.s_min_uncond)
+
+    def without_uncond(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """The parts alone; the first part's output stands in for the negative prompt's, combined at scale 1."""
+        self.skipped_uncond = True
+        conditioning, batch = self.conditioning, self.conditioning.batch_size
+        rows = len(conditioning.parts)
+        x_in = torch.cat([x] * rows) if rows > 1 else x
+        sigma_in = torch.cat([sigma] * rows) if rows > 1 else sigma
+        extra = self.extra_channels[batch:] if self.extra_channels is not None else None
+        out = self.denoised_or_noise(x_in, sigma_in, [conditioning.parts_at(self.step)], extra)
+        if self.keep_noise_uncond:
+            self.last_noise_uncond = out[:batch].clone()
+        return conditioning.combine(torch.cat([out[:batch], out]), 1.0)
+
+    def denoised_or_noise(self, x_in: torch.Tensor, sigma_in: torch.Tensor, groups: List[RowGroup],
+                          extra_channels: Optional[torch.Tensor]) -> torch.Tensor:
         """The model's denoised latents (sigma mode) or predicted noise (timestep mode) for each stacked row."""
         dims = (slice(None),) + (None,) * (x_in.ndim - 1)
         if self.timestep_mode:
-            output = self.unet(x_in, sigma_in)
+            output = self.unet(x_in, sigma_in, groups, extra_channels)
             if not self.v_prediction:
                 return output
             alphas = self.schedule.alphas_cumprod.to(x_in.device)[sigma_in.to(torch.int)][dims]
             return alphas.sqrt() * output + (1 - alphas).sqrt() * x_in
         c_in = (1 / (sigma_in ** 2 + 1) ** 0.5)[dims]
-        output = self.unet(x_in * c_in, self.schedule.sigma_to_t(sigma_in))
+        output = self.unet(x_in * c_in, self.schedule.sigma_to_t(sigma_in), groups, extra_channels)
         sigma = sigma_in[dims]
         if self.v_prediction:
             return output * (-sigma * c_in) + x_in / (sigma ** 2 + 1)
         return self.schedule.scale_output(sigma_in, x_in + output * -sigma, x_in)
 
-    def unet(self, model_input: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    def unet(self, model_input: torch.Tensor, timesteps: torch.Tensor, groups: List[RowGroup],
+             extra_channels: Optional[torch.Tensor]) -> torch.Tensor:
         """The UNet's output for every stacked row: one call, or one per group of rows whose prompts differ in
         length (A1111 runs the negative prompt on its own then)."""
         model = self.model
         model_input = model_input.to(model.dtype)
-        if self.extra_channels is not None:
-            model_input = torch.cat([model_input, self.extra_channels.to(model.dtype)], dim=1)
+        if extra_channels is not None:
+            model_input = torch.cat([model_input, extra_channels.to(model.dtype)], dim=1)
         timesteps = timesteps.to(model_input.device, torch.float32)
         outputs = [model.pipe.unet(model_input[g.rows], timesteps[g.rows], encoder_hidden_states=g.hidden,
                                    added_cond_kwargs=g.added, return_dict=False)[0]
-                   for g in self.conditioning.at(self.step)]
+                   for g in groups]
         return (torch.cat(outputs) if len(outputs) > 1 else outputs[0]).float()

@@ -80,13 +80,17 @@ def infotext_params(run: Run, model: LoadedModel) -> dict:
         "RNG": opts.randn_source if opts.randn_source != "GPU" else None,
     }
     params.update(run.prepared.mask_params)
-    img2img = not run.prepared.txt2img
-    if run.noise_multiplier != 1 and img2img:
-        params["Noise multiplier"] = run.noise_multiplier
-    params.update(run.sampler_settings.infotext(run.sampler, run.schedule, img2img))
-    if run.conditioning is not None and run.conditioning.padded:
-        params["Pad conds v0" if run.conditioning.pad_mode == "last" else "Pad conds"] = True
     params["Version"] = VERSION
+    return params
+
+
+def add_before_version(params: dict, extra: dict) -> dict:
+    """`params` with the keys of `extra` that have a value, before Version (which A1111 writes last)."""
+    params = dict(params)
+    version = params.pop("Version", None)
+    params.update({k: v for k, v in extra.items() if v is not None})
+    if version is not None:
+        params["Version"] = version
     return params
 
 
@@ -100,19 +104,24 @@ def uses_ensd(run: Run) -> bool:
 def add_network_params(params: dict, run: Run, loras, embeddings: dict) -> dict:
     """The VAE, `Lora hashes`, `TI hashes` and `Emphasis` keys (before Version, as A1111 orders them)."""
     params = dict(params)
-    version = params.pop("Version")
     if run.vae_path is not None:
         params["VAE hash"] = model_hash(run.vae_path)
         params["VAE"] = run.vae_path.name
-    if loras:
-        params["Lora hashes"] = ", ".join(f"{lora.name}: {short_hash(lora.path)}" for lora in loras)
-    if embeddings:
-        params["TI hashes"] = ", ".join(f"{name}: {short_hash(e.path)}" for name, e in embeddings.items())
-    prompt_text = run.prompt + run.negative_prompt
-    if run.opts.emphasis != "Original" and ("(" in prompt_text or "[" in prompt_text):
-        params["Emphasis"] = run.opts.emphasis
-    params["Version"] = version
-    return params
+    emphasized = run.opts.emphasis != "Original" and any(c in run.prompt + run.negative_prompt for c in "([")
+    return add_before_version(params, {
+        "Lora hashes": ", ".join(f"{lora.name}: {short_hash(lora.path)}" for lora in loras) or None,
+        "TI hashes": ", ".join(f"{name}: {short_hash(e.path)}" for name, e in embeddings.items()) or None,
+        "Emphasis": run.opts.emphasis if emphasized else None})
+
+
+def add_sampling_params(params: dict, run: Run) -> dict:
+    """What A1111 adds as it samples: `Noise multiplier`, the sampler's settings, `Pad conds` (before Version)."""
+    img2img = not run.prepared.txt2img
+    extra = {"Noise multiplier": run.noise_multiplier if run.noise_multiplier != 1 and img2img else None}
+    extra.update(run.sampler_settings.infotext(run.sampler, run.schedule, img2img))
+    if run.conditioning is not None and run.conditioning.padded:
+        extra["Pad conds v0" if run.conditioning.pad_mode == "last" else "Pad conds"] = True
+    return add_before_version(params, extra)
 
 
 STANDARD_KEYS = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "Variation seed",

@@ -62,6 +62,10 @@ class Options:
     beta_dist_alpha: float = InputField(0.6, label="Beta schedule alpha", ge=0.01, le=1,
                                         infotext="Beta schedule alpha")
     beta_dist_beta: float = InputField(0.6, label="Beta schedule beta", ge=0.01, le=1, infotext="Beta schedule beta")
+    s_min_uncond: float = InputField(0.0, label="Negative Guidance minimum sigma", ge=0, le=15, infotext="NGMS",
+                                     help="below this sigma, every other step skips the negative prompt")
+    s_min_uncond_all: bool = InputField(False, label="Negative Guidance minimum sigma all steps",
+                                        infotext="NGMS all steps")
     pad_cond_uncond: bool = InputField(False, label="Pad prompt/negative prompt", infotext="Pad conds",
                                        help="pad the shorter with empty chunks, so both run in one UNet call")
     pad_cond_uncond_v0: bool = InputField(False, label="Pad prompt/negative prompt (v0)", infotext="Pad conds v0",
@@ -134,6 +138,8 @@ class Job:
                                          page=False, cli=False, help="empty: the setting s_tmax")
     s_noise: Optional[float] = InputField(None, label="Sigma noise", type=float, optional=True, ge=0, le=1.1,
                                           page=False, cli=False, help="empty: the setting s_noise")
+    s_min_uncond: Optional[float] = InputField(None, label="NGMS", type=float, optional=True, ge=0, le=15,
+                                               page=False, cli=False, help="empty: the setting s_min_uncond")
     sampler_name: str = InputField("DPM++ 2M", label="Sampling method", choices=sampler_names, api_default=None,
                                    infotext="Sampler")
     scheduler: str = InputField("Automatic", label="Schedule type", choices=SCHEDULES, api_default=None,

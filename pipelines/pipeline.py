@@ -20,7 +20,7 @@ from . import imageops, prompts
 from .choices import MaskedContent, ResizeMode
 from .conditioning import PromptEncoder, build_conditioning
 from .events import Control, Done, Notice, Progress, Result
-from .generation_info import Run, add_network_params, infotext_params, processed_info
+from .generation_info import Run, add_network_params, add_sampling_params, infotext_params, processed_info
 from .infotext import create_infotext
 from .job import Job, JobError, Options
 from .denoiser import MaskBlend
@@ -171,7 +171,8 @@ class Img2ImgPipeline:
             run.conditioning = build_conditioning(encoder, run.text, run.negative_text,
                                                   run.sampler.total_steps(run.job.steps), run.batch_size,
                                                   run.job.cfg_scale, run.width, run.height, pad_mode)
-        run.params = add_network_params(infotext_params(run, self.model), run, used_loras, encoder.used_embeddings)
+        params = add_network_params(infotext_params(run, self.model), run, used_loras, encoder.used_embeddings)
+        run.params = add_sampling_params(params, run)
 
     # -- 7 to 11, for each batch of pictures ---------------------------------------------------------------------------
 

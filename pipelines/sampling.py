@@ -13,7 +13,7 @@ import torch
 
 from .denoiser import CFGDenoiser, Interrupted, MaskBlend
 from .events import Control
-from .generation_info import Run
+from .generation_info import Run, add_before_version
 from .job import Job, Options
 from .ksampling.common import BrownianTreeNoiseSampler
 from .models import LoadedModel
@@ -47,6 +47,8 @@ class SamplerSettings:
     extra_noise: float
     discard_penultimate: bool
     schedule: ScheduleSettings
+    s_min_uncond: float = 0.0
+    s_min_uncond_all: bool = False
 
     @classmethod
     def of(cls, sampler: Sampler, job: Job, opts: Options, is_sdxl: bool) -> "SamplerSettings":
@@ -56,7 +58,8 @@ class SamplerSettings:
                                     opts.beta_dist_beta, is_sdxl)
         return cls(pick(job.eta, eta_setting), pick(job.s_churn, opts.s_churn), pick(job.s_tmin, opts.s_tmin),
                    pick(job.s_tmax, opts.s_tmax) or float("inf"), pick(job.s_noise, opts.s_noise),
-                   opts.img2img_extra_noise, opts.always_discard_next_to_last_sigma, schedule)
+                   opts.img2img_extra_noise, opts.always_discard_next_to_last_sigma, schedule,
+                   pick(job.s_min_uncond, opts.s_min_uncond), opts.s_min_uncond_all)
 
     def extra_args(self, sampler: Sampler) -> dict:
         """Eta where the sampler takes it; s_churn, s_tmin, s_tmax, s_noise where it takes them and they differ
@@ -106,6 +109,8 @@ def sample(model: LoadedModel, run: Run, s: Sampling, control: Control, on_step:
     denoiser = CFGDenoiser(model, schedule, run.conditioning, run.job.cfg_scale, control,
                            timestep_mode=sampler.kind == TIMESTEPS)
     denoiser.blend, denoiser.extra_channels = s.blend, s.extra_channels
+    settings = run.sampler_settings
+    denoiser.s_min_uncond, denoiser.s_min_uncond_all = settings.s_min_uncond, settings.s_min_uncond_all
     total = max(run.steps_run, 1)
 
     def callback(d: dict) -> None:
@@ -118,6 +123,9 @@ def sample(model: LoadedModel, run: Run, s: Sampling, control: Control, on_step:
             latents = _sample_sigmas(run, s, denoiser, schedule, callback)
     except Interrupted:
         return None
+    if denoiser.skipped_uncond:  # A1111 writes NGMS once it has skipped a negative prompt
+        run.params = add_before_version(run.params, {"NGMS": settings.s_min_uncond,
+                                                     "NGMS all steps": settings.s_min_uncond_all or None})
     return s.blend(latents) if s.blend is not None else latents
 
 

@@ -167,3 +167,45 @@ def test_sd1_euler_img2img_starts_where_a1111_starts(exact):
     sigmas = get_sigmas(find_sampler("Euler"), "Automatic", 10, schedule, ScheduleSettings())
     assert round(sigmas[10 - int(0.75 * 10) - 1].item(), 2) == 4.61
     assert torch.allclose(sigmas, k_diffusion_sigmas("Euler", 10), rtol=1e-6, atol=0)
+
+
+def test_timestep_samplers_step_through_a1111s_timesteps_and_paste_the_clean_original(exact):
+    """DDIM at 20 steps and 0.75 noises to t=751 and calls the model at 701, 651 ... 51 (A1111's 14 calls); PLMS
+    makes one more (its first step calls twice); before each call the unmasked region is the clean init latent."""
+    unet = exact.models.model.pipe.unet
+    calls = []
+    hook = unet.register_forward_pre_hook(lambda _m, args, _kw: calls.append((args[0].clone(), args[1].clone())),
+                                          with_kwargs=True)
+    box = (16, 8, 48, 40)
+    try:
+        ours(exact, sampler_name="DDIM", steps=20, mask=rect_mask(SIZE, SIZE, box), mask_blur=0, inpainting_fill=1)
+        ddim = list(calls)
+        calls.clear()
+        ours(exact, sampler_name="PLMS", steps=20)
+    finally:
+        hook.remove()
+    assert [int(t[0]) for _, t in ddim] == list(range(701, 1, -50))
+    assert [int(t[0]) for _, t in calls] == [701, 651] + list(range(651, 1, -50))
+    pipe = exact.models.model.pipe
+    x = 2. * torch.from_numpy(np.array(SOURCE).astype(np.float32) / 255.0).permute(2, 0, 1)[None] - 1.
+    with torch.no_grad():
+        init_latent = pipe.vae.config.scaling_factor * pipe.vae.encode(x).latent_dist.mean
+    keep = torch.ones(SIZE // 8, SIZE // 8, dtype=torch.bool)
+    keep[box[1] // 8:box[3] // 8, box[0] // 8:box[2] // 8] = False
+    for sample, _ in ddim:
+        assert torch.allclose(sample[0][:, keep], init_latent[0][:, keep], atol=1e-4)
+
+
+def test_ngms_skips_the_negative_prompt_every_other_call_below_its_sigma(exact):
+    """A1111's s_min_uncond: odd calls below the sigma run the prompt alone (one UNet row instead of two)."""
+    unet = exact.models.model.pipe.unet
+    rows = []
+    hook = unet.register_forward_pre_hook(lambda _m, args, _kw: rows.append(args[0].shape[0]), with_kwargs=True)
+    try:
+        mine, done = ours(exact, sampler_name="Euler", s_min_uncond=15.0)
+    finally:
+        hook.remove()
+    assert rows == [2, 1] * 4  # 8 calls at 0.75 of 10 steps
+    assert "NGMS: 15.0," in done.infotexts[0]
+    plain, done = ours(exact, sampler_name="Euler")
+    assert not np.array_equal(mine, plain) and "NGMS" not in done.infotexts[0]
