@@ -346,8 +346,9 @@ def _pad_to(encoded: Encoded, length: int, empty: Encoded) -> Encoded:
 
 
 def build_conditioning(encoder: PromptEncoder, prompt: str, negative_prompt: str, steps: int, batch_size: int,
-                       cfg_scale: float, width: int, height: int, pad_mode: str = "") -> Conditioning:
-    """Encode every text the schedules use, once."""
+                       cfg_scale: float, size: Tuple[int, int], pad_mode: str = "") -> Conditioning:
+    """Encode every text the schedules use, once; `size` is (width, height)."""
+    width, height = size
     parts = prompts.split_and(prompt)
     do_cfg = cfg_scale > 1 or len(parts) > 1
     negative = [(end, encoder.encode(text)) for end, text in prompts.prompt_schedule(negative_prompt, steps)]

@@ -63,28 +63,6 @@ def slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1.0 - val) * omega) / so).unsqueeze(1) * low + (torch.sin(val * omega) / so).unsqueeze(1) * high
 
 
-def image_noise(shape: Tuple[int, int, int], seed: int, generator: Generator, subseed: int, subseed_strength: float,
-                seed_resize_from_w: int, seed_resize_from_h: int, source: str, device: torch.device) -> torch.Tensor:
-    """The first noise of one picture, from its generator: the seed's noise, slerped toward the variation seed's,
-    and, with "resize seed from", drawn at that size and centred in fresh noise of the full size."""
-    resized = seed_resize_from_h > 0 and seed_resize_from_w > 0
-    noise_shape = (shape[0], seed_resize_from_h // 8, seed_resize_from_w // 8) if resized else shape
-    noise = randn(seed, noise_shape, source, device) if noise_shape != shape else draw(shape, generator)
-    if subseed_strength != 0:
-        noise = slerp(subseed_strength, noise, randn(subseed, noise_shape, source, device))
-    if noise_shape != shape:
-        x = draw(shape, generator)
-        dx = (shape[2] - noise_shape[2]) // 2
-        dy = (shape[1] - noise_shape[1]) // 2
-        w = noise_shape[2] if dx >= 0 else noise_shape[2] + 2 * dx
-        h = noise_shape[1] if dy >= 0 else noise_shape[1] + 2 * dy
-        tx, ty = max(dx, 0), max(dy, 0)
-        dx, dy = max(-dx, 0), max(-dy, 0)
-        x[:, ty:ty + h, tx:tx + w] = noise[:, dy:dy + h, dx:dx + w]
-        noise = x
-    return noise
-
-
 class ImageRNG:
     """A1111's `rng.ImageRNG`: `next()` gives the batch's initial noise first, then each picture's next draw. With
     an eta noise seed delta (ENSD) the later draws come from generators seeded with seed + delta."""
@@ -99,13 +77,31 @@ class ImageRNG:
         self.is_first = True
 
     def first(self) -> torch.Tensor:
-        w, h = self.seed_resize_from
-        noise = torch.stack([image_noise(self.shape, seed, generator, subseed, self.subseed_strength, w, h,
-                                         self.source, self.device)
+        noise = torch.stack([self.image_noise(seed, generator, subseed)
                              for seed, generator, subseed in zip(self.seeds, self.generators, self.subseeds)])
         if self.ensd:
             self.generators = [create_generator(s + self.ensd, self.source, self.device) for s in self.seeds]
         return noise.to(self.device)
+
+    def image_noise(self, seed: int, generator: Generator, subseed: int) -> torch.Tensor:
+        """The first noise of one picture, from its generator: the seed's noise, slerped toward the variation
+        seed's, and, with "resize seed from", drawn at that size and centred in fresh noise of the full size."""
+        shape, (w, h) = self.shape, self.seed_resize_from
+        noise_shape = (shape[0], h // 8, w // 8) if w > 0 and h > 0 else shape
+        noise = randn(seed, noise_shape, self.source, self.device) if noise_shape != shape else draw(shape, generator)
+        if self.subseed_strength != 0:
+            noise = slerp(self.subseed_strength, noise, randn(subseed, noise_shape, self.source, self.device))
+        if noise_shape != shape:
+            x = draw(shape, generator)
+            dx = (shape[2] - noise_shape[2]) // 2
+            dy = (shape[1] - noise_shape[1]) // 2
+            w = noise_shape[2] if dx >= 0 else noise_shape[2] + 2 * dx
+            h = noise_shape[1] if dy >= 0 else noise_shape[1] + 2 * dy
+            tx, ty = max(dx, 0), max(dy, 0)
+            dx, dy = max(-dx, 0), max(-dy, 0)
+            x[:, ty:ty + h, tx:tx + w] = noise[:, dy:dy + h, dx:dx + w]
+            noise = x
+        return noise
 
     def next(self) -> torch.Tensor:
         if self.is_first:

@@ -170,7 +170,7 @@ class Img2ImgPipeline:
             pad_mode = "last" if opts.pad_cond_uncond_v0 else "empty" if opts.pad_cond_uncond else ""
             run.conditioning = build_conditioning(encoder, run.text, run.negative_text,
                                                   run.sampler.total_steps(run.job.steps), run.batch_size,
-                                                  run.job.cfg_scale, run.width, run.height, pad_mode)
+                                                  run.job.cfg_scale, (run.width, run.height), pad_mode)
         params = add_network_params(infotext_params(run, self.model), run, used_loras, encoder.used_embeddings)
         run.params = add_sampling_params(params, run)
 

@@ -25,15 +25,12 @@ def _ddim_sigmas(eta, alphas, alphas_prev):
                          * (1 - alphas.cpu() / alphas_prev.cpu().numpy()))
 
 
-def ddim(model, x, timesteps, alphas_cumprod, extra_args=None, callback=None, eta=0.0, noise_sampler=None,
-         cfgpp=False):
-    """DDIM (eta 0: deterministic); with `cfgpp`, CFG++ (Chung et al., 2024): the unconditional noise points the
-    way, and the CFG scale is divided by 12.5."""
+def ddim(model, x, timesteps, alphas_cumprod, extra_args=None, callback=None, eta=0.0, noise_sampler=None):
+    """DDIM (eta 0: deterministic). With the denoiser's `keep_noise_uncond` (DDIM CFG++) the unconditional noise
+    points the way."""
     alphas, alphas_prev, sqrt_one_minus_alphas = _alphas(timesteps, alphas_cumprod)
     sigmas = _ddim_sigmas(eta, alphas, alphas_prev)
     extra_args = {} if extra_args is None else extra_args
-    if cfgpp:
-        model.cond_scale_multiplier, model.keep_noise_uncond = 1 / 12.5, True
     s_in, s_x = x.new_ones((x.shape[0])), x.new_ones((x.shape[0], 1, 1, 1))
     for i in range(len(timesteps) - 1):
         index = len(timesteps) - 1 - i
@@ -43,7 +40,7 @@ def ddim(model, x, timesteps, alphas_cumprod, extra_args=None, callback=None, et
         sigma_t = sigmas[index].item() * s_x
         sqrt_one_minus_at = sqrt_one_minus_alphas[index].item() * s_x
         pred_x0 = (x - sqrt_one_minus_at * e_t) / a_t.sqrt()
-        direction = model.last_noise_uncond if cfgpp else e_t
+        direction = model.last_noise_uncond if model.keep_noise_uncond else e_t
         dir_xt = (1. - a_prev - sigma_t ** 2).sqrt() * direction
         x = a_prev.sqrt() * pred_x0 + dir_xt
         if eta:  # A1111 draws this noise at every step; at eta 0 it adds nothing
@@ -54,7 +51,9 @@ def ddim(model, x, timesteps, alphas_cumprod, extra_args=None, callback=None, et
 
 
 def ddim_cfgpp(model, x, timesteps, alphas_cumprod, extra_args=None, callback=None, eta=0.0, noise_sampler=None):
-    return ddim(model, x, timesteps, alphas_cumprod, extra_args, callback, eta, noise_sampler, cfgpp=True)
+    """CFG++ (Chung et al., 2024): DDIM guided by the unconditional noise, with the CFG scale divided by 12.5."""
+    model.cond_scale_multiplier, model.keep_noise_uncond = 1 / 12.5, True
+    return ddim(model, x, timesteps, alphas_cumprod, extra_args, callback, eta, noise_sampler)
 
 
 def _plms_coefficients(e_t, old_eps):

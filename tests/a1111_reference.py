@@ -9,6 +9,7 @@ import importlib.util
 import inspect
 import sys
 import types
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -168,17 +169,27 @@ def get_sigmas(model_wrap, options, steps, scheduler="Automatic"):
     return sigmas.cpu()
 
 
-def sample_img2img(unet, init_latent, conds, unconds, seeds, sampler_name, steps, denoising_strength, cfg_scale,
-                   scheduler="Automatic", latent_mask=None, image_cond=None):
+@dataclass
+class Settings:
+    """The job's settings the reference reads (the rest at A1111's defaults)."""
+    sampler_name: str
+    steps: int
+    denoising_strength: float
+    cfg_scale: float
+    scheduler: str = "Automatic"
+
+
+def sample_img2img(unet, init_latent, conds, unconds, seeds, p: Settings, latent_mask=None, image_cond=None):
     """`processing.StableDiffusionProcessingImg2Img.sample` with `KDiffusionSampler.sample_img2img`: the sampled
     latents. `conds`/`unconds`: per picture, a schedule [(end_at_step, cond)]; `latent_mask` 1 where redrawn."""
-    funcname, options = K_SAMPLERS[sampler_name]
+    funcname, options = K_SAMPLERS[p.sampler_name]
+    steps = p.steps
     func = getattr(sampling, funcname)
     model_wrap = external.CompVisDenoiser(LatentDiffusion(unet))
     rng = ImageRNG(tuple(init_latent.shape[1:]), seeds)
     noise = rng.next()
-    t_enc = int(min(denoising_strength, 0.999) * steps)
-    sigmas = get_sigmas(model_wrap, options, steps, scheduler)
+    t_enc = int(min(p.denoising_strength, 0.999) * steps)
+    sigmas = get_sigmas(model_wrap, options, steps, p.scheduler)
     sigma_sched = sigmas[steps - t_enc - 1:]
     xi = init_latent + noise * sigma_sched[0]
     parameters = inspect.signature(func).parameters
@@ -201,7 +212,7 @@ def sample_img2img(unet, init_latent, conds, unconds, seeds, sampler_name, steps
         denoiser.init_latent, denoiser.mask, denoiser.nmask = init_latent, 1 - latent_mask, latent_mask
     extra_args = {"cond": conds, "image_cond": image_cond if image_cond is not None
                   else init_latent.new_zeros(init_latent.shape[0], 5, 1, 1),
-                  "uncond": unconds, "cond_scale": cfg_scale, "s_min_uncond": 0.0}
+                  "uncond": unconds, "cond_scale": p.cfg_scale, "s_min_uncond": 0.0}
     sampling.torch = TorchHijack(rng)
     try:
         samples = func(denoiser, xi, extra_args=extra_args, disable=True, callback=None, **kwargs)

@@ -177,6 +177,13 @@ def test_information_routes_have_a1111s_shapes(api):
     get = lambda route: requests.get(f"{url}/{route}", timeout=30).json()
     assert {"name", "aliases", "options"} <= set(get("samplers")[0]) and get("samplers")[0]["name"] == "DPM++ 2M"
     assert {"name", "label"} <= set(get("schedulers")[0])
+    samplers = {s["name"]: s for s in get("samplers")}
+    assert {"DPM++ 2S a", "DPM fast", "DPM adaptive", "Restart", "DDIM CFG++", "LCM"} <= set(samplers)
+    assert samplers["DPM2 a"]["options"] == {"scheduler": "karras", "second_order": True,
+                                             "discard_next_to_last_sigma": True, "uses_ensd": True}
+    schedulers = {s["label"]: s for s in get("schedulers")}
+    assert {"Simple", "Normal", "Align Your Steps", "KL Optimal", "Polyexponential", "DDIM", "Beta"} <= set(schedulers)
+    assert schedulers["Karras"]["default_rho"] == 7.0 and schedulers["SGM Uniform"]["aliases"] == ["SGMUniform"]
     models = get("sd-models")
     assert models[0]["title"] == "builtin:tiny" and len(models[0]["hash"]) == 10 and len(models[0]["sha256"]) == 64
     assert get("cmd-flags")["api"] is True

@@ -43,8 +43,10 @@ def ours(services, **params):
     return np.stack([pixels(im) for im in done.images]), done
 
 
-def theirs(services, sampler, scheduler="Automatic", seeds=(7,), strength=0.75, image=SOURCE, latent_mask=None,
-           prompt="a red apple", cfg_scale=7.0):
+def theirs(services, sampler, image=SOURCE, latent_mask=None, prompt="a red apple", seeds=(7,), **settings):
+    """The reference's picture for the settings `ours` uses (`settings`: scheduler, denoising_strength,
+    cfg_scale)."""
+    p = ref.Settings(sampler, STEPS, **{"denoising_strength": 0.75, "cfg_scale": 7.0, **settings})
     pipe = services.models.model.pipe
     encoder = PromptEncoder(services.models.model)
     batch = np.stack([np.array(image.convert("RGB")).astype(np.float32) / 255.0] * len(seeds))
@@ -53,8 +55,7 @@ def theirs(services, sampler, scheduler="Automatic", seeds=(7,), strength=0.75, 
         init_latent = pipe.vae.config.scaling_factor * pipe.vae.encode(x).latent_dist.mean
         conds = [ref_schedule(encoder, prompt)] * len(seeds)
         unconds = [[(STEPS, encoder.encode("blurry").hidden[0])]] * len(seeds)
-        samples = ref.sample_img2img(pipe.unet, init_latent, conds, unconds, list(seeds), sampler, STEPS, strength,
-                                     cfg_scale, scheduler, latent_mask)
+        samples = ref.sample_img2img(pipe.unet, init_latent, conds, unconds, list(seeds), p, latent_mask)
         return ref.decode(pipe.vae, samples)
 
 
@@ -82,7 +83,7 @@ def test_every_sampler_on_its_automatic_schedule_is_a1111s(exact, sampler):
 @pytest.mark.parametrize("scheduler", ["Karras", "Exponential"])
 def test_karras_and_exponential_schedules_are_a1111s(exact, sampler, scheduler):
     mine, done = ours(exact, sampler_name=sampler, scheduler=scheduler)
-    assert_close(mine, theirs(exact, sampler, scheduler))
+    assert_close(mine, theirs(exact, sampler, scheduler=scheduler))
     assert f"Schedule type: {scheduler}," in done.infotexts[0]
 
 
@@ -101,8 +102,8 @@ def test_denoising_one_is_a1111s_and_keeps_the_init_pictures_colours(exact):
     black, white = Image.new("RGB", (SIZE, SIZE), "black"), Image.new("RGB", (SIZE, SIZE), "white")
     on_black, _ = ours(exact, init_images=[black], denoising_strength=1.0, sampler_name="Euler")
     on_white, _ = ours(exact, init_images=[white], denoising_strength=1.0, sampler_name="Euler")
-    assert_close(on_black, theirs(exact, "Euler", strength=1.0, image=black))
-    assert_close(on_white, theirs(exact, "Euler", strength=1.0, image=white))
+    assert_close(on_black, theirs(exact, "Euler", image=black, denoising_strength=1.0))
+    assert_close(on_white, theirs(exact, "Euler", image=white, denoising_strength=1.0))
     assert not np.array_equal(on_black, on_white)  # init latent + sigma_max * noise: the init picture counts
 
 

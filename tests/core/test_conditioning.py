@@ -72,12 +72,12 @@ def test_break_and_padding(services):
     assert encoder.encode("cat BREAK dog").hidden.shape[1] == 154
     assert not same(picture(services, "cat BREAK dog")[0], picture(services, "cat dog")[0])
     # prompts of different lengths: separate UNet calls (A1111's default), or one with the shorter padded
-    separate = build_conditioning(encoder, "cat", "x" * 100, 10, 1, 7, 64, 64).at(1)
+    separate = build_conditioning(encoder, "cat", "x" * 100, 10, 1, 7, (64, 64)).at(1)
     assert [(g.rows, g.hidden.shape[1]) for g in separate] == [(slice(0, 1), 154), (slice(1, 2), 77)]
-    [padded] = build_conditioning(encoder, "cat", "x" * 100, 10, 1, 7, 64, 64, pad_mode="empty").at(1)
+    [padded] = build_conditioning(encoder, "cat", "x" * 100, 10, 1, 7, (64, 64), pad_mode="empty").at(1)
     assert padded.hidden.shape[:2] == (2, 154)
     assert torch.equal(padded.hidden[1, 77:], encoder.encode("").hidden[0])
-    [v0] = build_conditioning(encoder, "x" * 100, "cat", 10, 1, 7, 64, 64, pad_mode="last").at(1)
+    [v0] = build_conditioning(encoder, "x" * 100, "cat", 10, 1, 7, (64, 64), pad_mode="last").at(1)
     assert v0.hidden.shape[:2] == (2, 154)
     assert torch.equal(v0.hidden[0, 77:], encoder.encode("cat").hidden[0, -1:].repeat(77, 1))
 
