@@ -1,10 +1,11 @@
 """The img2img pipeline: one Job in, pictures and events out, in A1111's order (reference 3.1).
 
 Written as diffusers' own pipelines are: components handed in, `__call__` a numbered recipe, each step a small named
-method. It uses the loaded model's diffusers components directly (text encoder, UNet, VAE, a scheduler per sampler)
-and does itself only what A1111 does differently: A1111's step count for a denoising strength, masked content in
-latent space, the keep-the-original blend at every step for every model type, the inpainting conditioning with
-`inpainting_mask_weight`, per-picture seeds and variation seeds, and the overlay paste-back.
+method. It uses the loaded model's diffusers components directly (text encoder, UNet, VAE) and samples as A1111
+does (sampling.py: k-diffusion's samplers through A1111's CFG denoiser, per-picture noise generators, A1111's step
+counts). It does itself what A1111 does differently from diffusers: masked content in latent space, the
+keep-the-original blend for every model type, the inpainting conditioning with `inpainting_mask_weight`, seeds and
+variation seeds, and the overlay paste-back.
 """
 from __future__ import annotations
 
@@ -19,11 +20,11 @@ from PIL import Image
 from . import imageops, prompts
 from .choices import MaskedContent, ResizeMode
 from .conditioning import PromptEncoder, build_conditioning
+from .denoiser import MaskBlend
 from .events import Control, Done, Notice, Progress, Result
 from .generation_info import Run, add_network_params, add_sampling_params, infotext_params, processed_info
 from .infotext import create_infotext
 from .job import Job, JobError, Options
-from .denoiser import MaskBlend
 from .latents import decode_latents, encode_images, inpainting_conditioning, latent_preview, pil_to_tensor
 from .models import LoadedModel
 from .networks import Library, text_encoder_dims
@@ -74,7 +75,7 @@ class Img2ImgPipeline:
         outputs = Outputs()
         # 5. Prompts: comments and extra-network tags out (they stay in the infotext), the VAE and LoRAs in
         with self.networks_applied(run, emit) as used_loras:
-            # 6. Encode the prompts: conditioning for every step that runs
+            # 6. Encode the prompts: conditioning for every step of A1111's prompt-editing schedule
             self.encode_prompt(run, used_loras)
             for n in range(job.n_iter):
                 if control.interrupted.is_set():
