@@ -52,7 +52,8 @@ class CFGDenoiser:
         self.keep_noise_uncond = False
         self.last_noise_uncond: Optional[torch.Tensor] = None
         self.s_min_uncond, self.s_min_uncond_all = 0.0, False  # NGMS: below this sigma, skip the negative prompt
-        self.skipped_uncond = False
+        self.skip_early_cond, self.total_calls = 0.0, 1  # "Skip Early CFG": this fraction of the calls skips it
+        self.skipped_early = self.skipped_uncond = False
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         if self.control.interrupted.is_set() or self.control.skipped.is_set():
@@ -60,7 +61,11 @@ class CFGDenoiser:
         if self.timestep_mode and self.blend is not None:
             x = self.blend(x)
         conditioning = self.conditioning
-        if self.skips_uncond(sigma):
+        if self.skips_early():
+            self.skipped_early = True
+            result = self.without_uncond(x, sigma)
+        elif self.skips_uncond(sigma):
+            self.skipped_uncond = True
             result = self.without_uncond(x, sigma)
         else:
             rows = conditioning.rows
@@ -75,6 +80,12 @@ class CFGDenoiser:
         self.step += 1
         return result
 
+    def skips_early(self) -> bool:
+        """A1111's "Ignore negative prompt during early sampling": the first calls, up to this fraction of the calls
+        the sampler makes (two a step for second-order samplers)."""
+        return self.conditioning.do_cfg and self.skip_early_cond != 0 and \
+            self.step / self.total_calls <= self.skip_early_cond
+
     def skips_uncond(self, sigma: torch.Tensor) -> bool:
         """A1111's NGMS ("Negative Guidance minimum sigma"): every other call (or every call) below the sigma."""
         return (self.conditioning.do_cfg and self.s_min_uncond > 0 and bool(self.step % 2 or self.s_min_uncond_all)
@@ -82,7 +93,6 @@ class CFGDenoiser:
 
     def without_uncond(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """The parts alone; the first part's output stands in for the negative prompt's, combined at scale 1."""
-        self.skipped_uncond = True
         conditioning, batch = self.conditioning, self.conditioning.batch_size
         rows = len(conditioning.parts)
         x_in = torch.cat([x] * rows) if rows > 1 else x

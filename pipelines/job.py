@@ -66,6 +66,8 @@ class Options:
                                      help="below this sigma, every other step skips the negative prompt")
     s_min_uncond_all: bool = InputField(False, label="Negative Guidance minimum sigma all steps",
                                         infotext="NGMS all steps")
+    skip_early_cond: float = InputField(0.0, label="Ignore negative prompt during early sampling", ge=0, le=1,
+                                        infotext="Skip Early CFG", help="the fraction of the first steps without CFG")
     pad_cond_uncond: bool = InputField(False, label="Pad prompt/negative prompt", infotext="Pad conds",
                                        help="pad the shorter with empty chunks, so both run in one UNet call")
     pad_cond_uncond_v0: bool = InputField(False, label="Pad prompt/negative prompt (v0)", infotext="Pad conds v0",

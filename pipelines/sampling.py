@@ -49,6 +49,7 @@ class SamplerSettings:
     schedule: ScheduleSettings
     s_min_uncond: float = 0.0
     s_min_uncond_all: bool = False
+    skip_early_cond: float = 0.0
 
     @classmethod
     def of(cls, sampler: Sampler, job: Job, opts: Options, is_sdxl: bool) -> "SamplerSettings":
@@ -59,7 +60,7 @@ class SamplerSettings:
         return cls(pick(job.eta, eta_setting), pick(job.s_churn, opts.s_churn), pick(job.s_tmin, opts.s_tmin),
                    pick(job.s_tmax, opts.s_tmax) or float("inf"), pick(job.s_noise, opts.s_noise),
                    opts.img2img_extra_noise, opts.always_discard_next_to_last_sigma, schedule,
-                   pick(job.s_min_uncond, opts.s_min_uncond), opts.s_min_uncond_all)
+                   pick(job.s_min_uncond, opts.s_min_uncond), opts.s_min_uncond_all, opts.skip_early_cond)
 
     def extra_args(self, sampler: Sampler) -> dict:
         """Eta where the sampler takes it; s_churn, s_tmin, s_tmax, s_noise where it takes them and they differ
@@ -111,6 +112,7 @@ def sample(model: LoadedModel, run: Run, s: Sampling, control: Control, on_step:
     denoiser.blend, denoiser.extra_channels = s.blend, s.extra_channels
     settings = run.sampler_settings
     denoiser.s_min_uncond, denoiser.s_min_uncond_all = settings.s_min_uncond, settings.s_min_uncond_all
+    denoiser.skip_early_cond, denoiser.total_calls = settings.skip_early_cond, sampler.total_steps(run.steps_run)
     total = max(run.steps_run, 1)
 
     def callback(d: dict) -> None:
@@ -123,9 +125,12 @@ def sample(model: LoadedModel, run: Run, s: Sampling, control: Control, on_step:
             latents = _sample_sigmas(run, s, denoiser, schedule, callback)
     except Interrupted:
         return None
-    if denoiser.skipped_uncond:  # A1111 writes NGMS once it has skipped a negative prompt
-        run.params = add_before_version(run.params, {"NGMS": settings.s_min_uncond,
-                                                     "NGMS all steps": settings.s_min_uncond_all or None})
+    if denoiser.skipped_early or denoiser.skipped_uncond:  # A1111 writes these once it has skipped the negative
+        run.params = add_before_version(run.params, {
+            "Skip Early CFG": settings.skip_early_cond if denoiser.skipped_early else None,
+            "NGMS": settings.s_min_uncond if denoiser.skipped_uncond else None,
+            "NGMS all steps": settings.s_min_uncond_all if denoiser.skipped_uncond and settings.s_min_uncond_all
+            else None})
     return s.blend(latents) if s.blend is not None else latents
 
 

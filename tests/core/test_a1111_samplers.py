@@ -210,3 +210,16 @@ def test_ngms_skips_the_negative_prompt_every_other_call_below_its_sigma(exact):
     assert "NGMS: 15.0," in done.infotexts[0]
     plain, done = ours(exact, sampler_name="Euler")
     assert not np.array_equal(mine, plain) and "NGMS" not in done.infotexts[0]
+
+
+def test_skip_early_cfg_drops_the_negative_prompt_for_the_first_calls(exact):
+    """A1111's skip_early_cond: calls with call / total calls <= the fraction run the prompt alone."""
+    unet = exact.models.model.pipe.unet
+    rows = []
+    hook = unet.register_forward_pre_hook(lambda _m, args, _kw: rows.append(args[0].shape[0]), with_kwargs=True)
+    try:
+        _, done = ours(exact, sampler_name="Euler", override_settings={"skip_early_cond": 0.25})
+    finally:
+        hook.remove()
+    assert rows == [1, 1, 1] + [2] * 5  # calls 0, 1, 2 of 8 (2 / 8 <= 0.25)
+    assert "Skip Early CFG: 0.25," in done.infotexts[0]
