@@ -198,8 +198,8 @@ class Api:
 
     @staticmethod
     def schedulers():
-        return [{"name": s.name, "label": s.label, "aliases": ["SGMUniform"] if s.name == "sgm_uniform" else None,
-                 "default_rho": s.default_rho, "need_inner_model": s.name in INNER_MODEL_SCHEDULES}
+        return [{"name": s.name, "label": s.label, "aliases": list(s.aliases) if s.aliases else None,
+                 "default_rho": s.default_rho, "need_inner_model": s.need_inner_model}
                 for s in SCHEDULES.values()]
 
     @staticmethod
@@ -272,17 +272,14 @@ class Api:
         return {}
 
 
-INNER_MODEL_SCHEDULES = {"uniform", "sgm_uniform", "simple", "normal", "ddim", "beta"}
-
-
 def sampler_options(sampler: Sampler) -> Dict[str, Any]:
     """A1111's `SamplerData.options` for a sampler."""
     options = {"scheduler": SCHEDULES[sampler.default_schedule].name} if sampler.default_schedule else {}
     flags = {"second_order": sampler.second_order, "brownian_noise": sampler.brownian_noise,
              "discard_next_to_last_sigma": sampler.discard_penultimate_sigma, "uses_ensd": sampler.uses_ensd}
     options.update({k: True for k, v in flags.items() if v})
-    if sampler.name == "DPM++ 2M SDE Heun":
-        options["solver_type"] = "heun"
+    if sampler.solver_type:
+        options["solver_type"] = sampler.solver_type
     return options
 
 

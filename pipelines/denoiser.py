@@ -68,9 +68,7 @@ class CFGDenoiser:
             self.skipped_uncond = True
             result = self.without_uncond(x, sigma)
         else:
-            rows = conditioning.rows
-            x_in = torch.cat([x] * rows) if rows > 1 else x
-            sigma_in = torch.cat([sigma] * rows) if rows > 1 else sigma
+            x_in, sigma_in = _stacked(x, sigma, conditioning.rows)
             out = self.denoised_or_noise(x_in, sigma_in, conditioning.at(self.step), self.extra_channels)
             if self.keep_noise_uncond:
                 self.last_noise_uncond = conditioning.uncond_rows(out).clone()
@@ -94,9 +92,7 @@ class CFGDenoiser:
     def without_uncond(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """The parts alone; the first part's output stands in for the negative prompt's, combined at scale 1."""
         conditioning, batch = self.conditioning, self.conditioning.batch_size
-        rows = len(conditioning.parts)
-        x_in = torch.cat([x] * rows) if rows > 1 else x
-        sigma_in = torch.cat([sigma] * rows) if rows > 1 else sigma
+        x_in, sigma_in = _stacked(x, sigma, len(conditioning.parts))
         extra = self.extra_channels[batch:] if self.extra_channels is not None else None
         out = self.denoised_or_noise(x_in, sigma_in, [conditioning.parts_at(self.step)], extra)
         if self.keep_noise_uncond:
@@ -133,3 +129,8 @@ class CFGDenoiser:
                                    added_cond_kwargs=g.added, return_dict=False)[0]
                    for g in groups]
         return (torch.cat(outputs) if len(outputs) > 1 else outputs[0]).float()
+
+
+def _stacked(x: torch.Tensor, sigma: torch.Tensor, rows: int):
+    """x and sigma repeated for each row of the UNet batch."""
+    return (torch.cat([x] * rows), torch.cat([sigma] * rows)) if rows > 1 else (x, sigma)

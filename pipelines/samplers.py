@@ -2,7 +2,6 @@
 (`sd_samplers_kdiffusion.py`, `sd_samplers_timesteps.py`, `sd_samplers_lcm.py`), and its `get_sigmas`."""
 from __future__ import annotations
 
-import functools
 import inspect
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
@@ -34,6 +33,7 @@ class Sampler:
     discard_penultimate_sigma: bool = False
     uses_ensd: bool = False  # "ENSD" is written in the infotext when this sampler uses it
     extra_params: Tuple[str, ...] = ()  # which of s_churn, s_tmin, s_tmax, s_noise it takes
+    solver_type: Optional[str] = None  # DPM++ 2M SDE's, where not its default (midpoint)
 
     @property
     def parameters(self):
@@ -60,8 +60,8 @@ SAMPLERS: List[Sampler] = [
             extra_params=("s_noise",)),
     Sampler("DPM++ 2M SDE", dpmpp.sample_dpmpp_2m_sde, ("k_dpmpp_2m_sde",), "Exponential", brownian_noise=True,
             extra_params=("s_noise",)),
-    Sampler("DPM++ 2M SDE Heun", functools.partial(dpmpp.sample_dpmpp_2m_sde, solver_type="heun"),
-            ("k_dpmpp_2m_sde_heun",), "Exponential", brownian_noise=True, extra_params=("s_noise",)),
+    Sampler("DPM++ 2M SDE Heun", dpmpp.sample_dpmpp_2m_sde, ("k_dpmpp_2m_sde_heun",), "Exponential",
+            brownian_noise=True, extra_params=("s_noise",), solver_type="heun"),
     Sampler("DPM++ 2S a", dpmpp.sample_dpmpp_2s_ancestral, ("k_dpmpp_2s_a",), "Karras", second_order=True,
             uses_ensd=True, extra_params=("s_noise",)),
     Sampler("DPM++ 3M SDE", dpmpp.sample_dpmpp_3m_sde, ("k_dpmpp_3m_sde",), "Exponential", brownian_noise=True,
@@ -85,7 +85,7 @@ SAMPLERS: List[Sampler] = [
 ]
 
 SCHEDULES: Dict[str, ScheduleType] = {s.label: s for s in SCHEDULE_TYPES}
-_SCHEDULE_NAMES = {s.name: s.label for s in SCHEDULE_TYPES} | {"sgmuniform": "SGM Uniform"}
+_SCHEDULE_NAMES = {n.lower(): s.label for s in SCHEDULE_TYPES for n in (s.name, *(s.aliases or ()))}
 _BY_NAME = {s.name.lower(): s for s in SAMPLERS} | {a.lower(): s for s in SAMPLERS for a in s.aliases}
 
 

@@ -63,9 +63,11 @@ class SamplerSettings:
                    pick(job.s_min_uncond, opts.s_min_uncond), opts.s_min_uncond_all, opts.skip_early_cond)
 
     def extra_args(self, sampler: Sampler) -> dict:
-        """Eta where the sampler takes it; s_churn, s_tmin, s_tmax, s_noise where it takes them and they differ
-        from k-diffusion's defaults (A1111's `initialize`)."""
+        """Eta where the sampler takes it, its solver type; s_churn, s_tmin, s_tmax, s_noise where it takes them
+        and they differ from k-diffusion's defaults (A1111's `initialize`)."""
         kwargs = {"eta": self.eta} if sampler.takes_eta else {}
+        if sampler.solver_type:
+            kwargs["solver_type"] = sampler.solver_type
         defaults = {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": float("inf"), "s_noise": 1.0}
         for name in sampler.extra_params:
             if getattr(self, name) != defaults[name]:

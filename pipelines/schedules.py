@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import torch
@@ -192,19 +192,21 @@ class ScheduleType:
     label: str
     function: Optional[Callable]
     default_rho: float = -1
+    need_inner_model: bool = False  # it reads the model's own sigmas
+    aliases: Optional[Tuple[str, ...]] = None
 
 
 SCHEDULE_TYPES = [
     ScheduleType("automatic", "Automatic", None),
-    ScheduleType("uniform", "Uniform", uniform),
+    ScheduleType("uniform", "Uniform", uniform, need_inner_model=True),
     ScheduleType("karras", "Karras", karras, default_rho=7.0),
     ScheduleType("exponential", "Exponential", exponential),
     ScheduleType("polyexponential", "Polyexponential", polyexponential, default_rho=1.0),
-    ScheduleType("sgm_uniform", "SGM Uniform", sgm_uniform),
+    ScheduleType("sgm_uniform", "SGM Uniform", sgm_uniform, need_inner_model=True, aliases=("SGMUniform",)),
     ScheduleType("kl_optimal", "KL Optimal", kl_optimal),
     ScheduleType("align_your_steps", "Align Your Steps", align_your_steps),
-    ScheduleType("simple", "Simple", simple),
-    ScheduleType("normal", "Normal", normal),
-    ScheduleType("ddim", "DDIM", ddim),
-    ScheduleType("beta", "Beta", beta),
+    ScheduleType("simple", "Simple", simple, need_inner_model=True),
+    ScheduleType("normal", "Normal", normal, need_inner_model=True),
+    ScheduleType("ddim", "DDIM", ddim, need_inner_model=True),
+    ScheduleType("beta", "Beta", beta, need_inner_model=True),
 ]

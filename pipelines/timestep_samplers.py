@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from diffusers import UniPCMultistepScheduler
+
+from .schedules import ModelSchedule
 
 
 def get_timesteps(steps: int, discard_penultimate: bool = False) -> torch.Tensor:
@@ -101,8 +104,6 @@ def unipc(model, x, timesteps, alphas_cumprod, extra_args=None, callback=None, n
           is_img2img=False):
     """UniPC (Zhao et al., 2023), third order, B(h) = h, predicting x0, over A1111's time-uniform steps: from the
     last timestep (999 for txt2img) down to 0 in as many steps as there are timesteps. The solver is diffusers'."""
-    from diffusers import UniPCMultistepScheduler
-    from .schedules import ModelSchedule
     if len(timesteps) == 0:
         return x
     extra_args = {} if extra_args is None else extra_args
