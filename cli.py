@@ -19,11 +19,14 @@ def add_library_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embeddings-dir", default="embeddings", help="textual-inversion embeddings")
     parser.add_argument("--vae-dir", default="models/VAE", help="VAE files for the sd_vae setting")
     parser.add_argument("--styles-file", default="styles.csv", help="prompt styles (name, prompt, negative_prompt)")
+    parser.add_argument("--models-dir", default="models",
+                        help="A1111's models folder: upscalers in ESRGAN/, RealESRGAN/, SwinIR/, DAT/; face "
+                             "restoration in GFPGAN/, Codeformer/")
 
 
 def folders(args: argparse.Namespace) -> Folders:
     return Folders(ckpt_dir=args.ckpt_dir, lora_dir=args.lora_dir, embeddings_dir=args.embeddings_dir,
-                   vae_dir=args.vae_dir, styles_file=args.styles_file, outdir=args.outdir)
+                   vae_dir=args.vae_dir, styles_file=args.styles_file, outdir=args.outdir, models_dir=args.models_dir)
 
 
 def flag_type(name: str, param: Param) -> Callable[[str], Any]:

@@ -24,6 +24,7 @@ from pipelines.noise import fixed_seed
 from pipelines.samplers import SAMPLERS, Sampler
 
 from .images import decode_image, encode_image, optional_image
+from .script_info import find_script, script_info, script_lists
 from .schema import Img2ImgRequest, PngInfoRequest, Txt2ImgRequest, job_params
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ class Api:
         r.add_api_route("/latent-upscale-modes", lambda: [{"name": "Latent"}], methods=["GET"])
         r.add_api_route("/sd-models", self.sd_models, methods=["GET"])
         r.add_api_route("/memory", self.memory, methods=["GET"])
-        r.add_api_route("/scripts", lambda: {"txt2img": [], "img2img": []}, methods=["GET"])
+        r.add_api_route("/scripts", script_lists, methods=["GET"])
+        r.add_api_route("/script-info", lambda: script_info(self.services.choices), methods=["GET"])
         r.add_api_route("/sd-vae", self.sd_vae, methods=["GET"])
         r.add_api_route("/loras", self.loras, methods=["GET"])
         r.add_api_route("/embeddings", self.embeddings, methods=["GET"])
@@ -61,7 +63,7 @@ class Api:
         r.add_api_route("/unload-checkpoint", self.unload_checkpoint, methods=["POST"])
         r.add_api_route("/reload-checkpoint", self.reload_checkpoint, methods=["POST"])
         # What this project does not have yet, answered honestly as empty.
-        for path in ("/hypernetworks", "/face-restorers", "/realesrgan-models", "/script-info", "/extensions"):
+        for path in ("/hypernetworks", "/face-restorers", "/realesrgan-models", "/extensions"):
             r.add_api_route(path, lambda: [], methods=["GET"])
 
     # -- who is calling ----------------------------------------------------------------------------------------------
@@ -81,7 +83,6 @@ class Api:
     # -- generation --------------------------------------------------------------------------------------------------
 
     def img2img(self, req: Img2ImgRequest, request: Request):
-        self.check_scripts(req)
         allow_urls = bool(self.services.settings.get("api_enable_requests"))
         if not req.init_images:
             raise HTTPException(404, "Init image not found")
@@ -95,9 +96,10 @@ class Api:
             else:
                 masks = None
             mask = optional_image(req.mask, "mask", allow_urls)
+            latent_mask = optional_image(req.latent_mask, "latent_mask", allow_urls)
         except ImageInputError as e:
             raise HTTPException(422, str(e)) from None
-        params = job_params(req)
+        params = dict(job_params(req), latent_mask=latent_mask)
         if masks is None:
             jobs = [Job(init_images=images, mask=mask, **params)]
         else:  # one job per (picture, mask) pair, seeds continuing from one to the next
@@ -111,15 +113,14 @@ class Api:
         return self.response(dones, parameters, req.send_images)
 
     def txt2img(self, req: Txt2ImgRequest, request: Request):
-        self.check_scripts(req)
+        try:
+            script = find_script(req.script_name)
+        except JobError as e:
+            raise HTTPException(422, str(e)) from None
+        if script is not None and script.img2img_only:
+            raise HTTPException(422, f"script {req.script_name!r} not found: it is an img2img script")
         done = self.run(request.state.owner, Job(**job_params(req)))
         return self.response([done], req.model_dump(), req.send_images)
-
-    def check_scripts(self, req) -> None:
-        if req.script_name and req.script_name.lower() != "none":
-            raise HTTPException(422, f"script {req.script_name!r} not found: this server has no selectable scripts yet")
-        for title in req.alwayson_scripts:
-            log.warning("alwayson_scripts: %r is not a script of this server; ignored", title)
 
     def run(self, owner: str, job: Job) -> Done:
         for event in self.services.queue.submit(job, owner):
@@ -202,10 +203,9 @@ class Api:
                  "default_rho": s.default_rho, "need_inner_model": s.need_inner_model}
                 for s in SCHEDULES.values()]
 
-    @staticmethod
-    def upscalers():
-        return [{"name": name, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
-                for name in ("None", "Lanczos", "Nearest")]
+    def upscalers(self):
+        return [{"name": u.name, "model_name": u.model_name, "model_path": str(u.path) if u.path else None,
+                 "model_url": None, "scale": u.scale} for u in self.services.upscalers.list()]
 
     def sd_models(self):
         models = []

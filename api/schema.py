@@ -87,5 +87,7 @@ def job_params(request: BaseModel) -> Dict[str, Any]:
             value = getattr(request, name)
             params[name] = param.default if value is None and not param.optional else value
     params["sampler_name"] = request.sampler_name or request.sampler_index or SAMPLER_INDEX_DEFAULT
+    params.update(script_name=request.script_name, script_args=list(request.script_args),
+                  alwayson_scripts=dict(request.alwayson_scripts))
     params["do_not_save_samples"] = params["do_not_save_grid"] = not request.save_images
     return params

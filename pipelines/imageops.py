@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import math
 import os
-from typing import Optional, Sequence, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -70,12 +70,17 @@ def flatten(image: Image.Image, background: str = "#ffffff") -> Image.Image:
 # ---------------------------------------------------------------------------------------------------------------------
 # sizes
 
-def resize_image(resize_mode: int, im: Image.Image, width: int, height: int) -> Image.Image:
-    """A1111 `images.resize_image` with LANCZOS: just resize, crop and resize, or resize and fill (a latent upscale's
-    pixels are filled too)."""
+def resize_image(resize_mode: int, im: Image.Image, width: int, height: int,
+                 upscaler: Optional[Callable[[Image.Image, float], Image.Image]] = None) -> Image.Image:
+    """A1111 `images.resize_image`: just resize, crop and resize, or resize and fill (a latent upscale's pixels are
+    filled too). Enlarging goes through `upscaler(picture, scale)` first where one is given (the setting
+    `upscaler_for_img2img`), then LANCZOS to the exact size."""
 
     def resize(w, h):
-        return im.resize((w, h), resample=Image.LANCZOS)
+        image = im
+        if upscaler is not None and im.mode != "L" and max(w / im.width, h / im.height) > 1:
+            image = upscaler(im, max(w / im.width, h / im.height))
+        return image.resize((w, h), resample=Image.LANCZOS)
 
     if resize_mode == ResizeMode.JUST_RESIZE:
         return resize(width, height)

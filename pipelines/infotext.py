@@ -38,6 +38,20 @@ def create_infotext(prompt: str, negative_prompt: str, params: Mapping[str, Any]
     return f"{prompt}{negative}\n{pairs}".strip()
 
 
+def add_to_infotext(infotext: str, params: Mapping[str, Any]) -> str:
+    """An infotext with more `Key: value` pairs, before Version (which A1111 writes last)."""
+    pairs = ", ".join(f"{key}: {quote(value)}" for key, value in params.items() if value is not None)
+    if not pairs:
+        return infotext
+    head, _, last = infotext.rpartition("\n")
+    if ", Version: " in last:
+        before, _, version = last.rpartition(", Version: ")
+        last = f"{before}, {pairs}, Version: {version}"
+    else:
+        last = f"{last}, {pairs}" if last else pairs
+    return f"{head}\n{last}" if head else last
+
+
 def unquote(value: str) -> str:
     if len(value) > 1 and value[0] == '"' and value[-1] == '"':
         try:

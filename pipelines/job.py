@@ -72,6 +72,10 @@ class Options:
                                        help="pad the shorter with empty chunks, so both run in one UNet call")
     pad_cond_uncond_v0: bool = InputField(False, label="Pad prompt/negative prompt (v0)", infotext="Pad conds v0",
                                           help="the negative prompt padded with its last vector, or cut")
+    upscaler_for_img2img: str = InputField("None", label="Upscaler for img2img",
+                                           help="enlarges init pictures before they are resized to W x H")
+    ESRGAN_tile: int = InputField(192, label="Tile size for upscaler models", ge=0, le=2048, help="0: no tiling")
+    ESRGAN_tile_overlap: int = InputField(8, label="Tile overlap for upscaler models", ge=0, le=256)
     always_discard_next_to_last_sigma: bool = InputField(False, label="Always discard next-to-last sigma",
                                                          infotext="Discard penultimate sigma")
 
@@ -102,6 +106,12 @@ class Job:
     api/ read them)."""
     init_images: List[Image.Image] = field(default_factory=list)
     mask: Optional[Image.Image] = None
+    latent_mask: Optional[Image.Image] = None  # the per-step blend's mask where it differs from `mask` (outpainting)
+    script_name: Optional[str] = None  # a selectable script's title (pipelines/scripts), any case
+    script_args: List[Any] = field(default_factory=list)  # its arguments, in A1111's order
+    alwayson_scripts: Dict[str, Any] = field(default_factory=dict)  # {"soft inpainting": {"args": [...]}}
+    extra_generation_params: Dict[str, Any] = field(default_factory=dict)  # infotext pairs a script adds
+    color_correction_source: Optional[Image.Image] = None  # what colour correction matches, if not the init picture
     prompt: str = InputField("", label="Prompt", infotext="Prompt")
     negative_prompt: str = InputField("", label="Negative prompt", infotext="Negative prompt")
     resize_mode: int = InputField(ResizeMode.JUST_RESIZE, label="Resize mode", api="img2img")

@@ -31,6 +31,7 @@ class Folders:
     vae_dir: Optional[str] = None
     styles_file: Optional[str] = None
     outdir: Optional[str] = "outputs"
+    models_dir: Optional[str] = "models"  # A1111's models folder: upscalers under ESRGAN/, RealESRGAN/, SwinIR/, ...
 
 
 @dataclass(frozen=True)

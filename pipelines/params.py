@@ -33,6 +33,7 @@ class Param:
     optional: bool = False  # None is allowed (and means "not set")
     choices: Choices = None  # an IntEnum, fixed words, or a callable listing them now (checked elsewhere)
     strict_choices: bool = False  # a value outside fixed word choices is an error
+    choices_from: Optional[str] = None  # a list the server knows ("upscalers", "checkpoints", ...), read when shown
     page: bool = True  # a control on the page's shared panel
     ui: Optional[Tuple[float, float, float]] = None  # the page's slider: minimum, maximum, step
     ui_default: Any = SAME  # the page's starting value where "not set" shows as a value (a slider has no None)

@@ -22,7 +22,8 @@ from .choices import MaskedContent, ResizeMode
 from .conditioning import PromptEncoder, build_conditioning
 from .denoiser import MaskBlend
 from .events import Control, Done, Notice, Progress, Result
-from .generation_info import Run, add_network_params, add_sampling_params, infotext_params, processed_info
+from .generation_info import (Run, add_before_version, add_network_params, add_sampling_params, infotext_params,
+                              processed_info)
 from .infotext import create_infotext
 from .job import Job, JobError, Options
 from .latents import decode_latents, encode_images, inpainting_conditioning, latent_preview, pil_to_tensor
@@ -33,6 +34,7 @@ from .preparation import postprocess, prepare_images
 from .samplers import split_sampler_and_schedule
 from .sampling import SamplerSettings, Sampling, sample
 from .saving import ImageSaver
+from .upscalers import Upscalers
 
 Emit = Callable[[object], None]
 
@@ -59,8 +61,9 @@ def img2img_steps(steps: int, denoising_strength: float, fix_steps: bool) -> Tup
 
 class Img2ImgPipeline:
     def __init__(self, model: LoadedModel, options: Options, saver: Optional[ImageSaver] = None,
-                 library: Optional[Library] = None):
+                 library: Optional[Library] = None, upscalers: Optional[Upscalers] = None):
         self.model, self.options, self.saver, self.library = model, options, saver, library
+        self.upscalers = upscalers
 
     @torch.inference_mode()
     def __call__(self, job: Job, control: Control, emit: Emit) -> Done:
@@ -69,7 +72,8 @@ class Img2ImgPipeline:
         # 2. Seeds: picture i of the job gets seed + i (the same seed for all with a variation strength)
         self.prepare_seeds(run)
         # 3. Pictures and mask in pixel space: resize or crop, blur, fill, overlays
-        run.prepared = prepare_images(job, run.opts, run.width, run.height, run.batch_size, emit)
+        run.prepared = prepare_images(job, run.opts, run.width, run.height, run.batch_size, emit,
+                                      self.img2img_upscaler(run.opts))
         # 4. Steps: how many A1111 runs for this denoising strength (all of them for txt2img)
         self.count_steps(run)
         outputs = Outputs()
@@ -120,6 +124,17 @@ class Img2ImgPipeline:
             else job.initial_noise_multiplier
         settings = SamplerSettings.of(sampler, job, opts, self.model.is_sdxl)
         return Run(job, opts, sampler, schedule, width, height, batch_size, noise_multiplier, settings)
+
+    def img2img_upscaler(self, opts: Options):
+        """The setting `upscaler_for_img2img` as a function, or None for plain LANCZOS."""
+        name = opts.upscaler_for_img2img
+        if not name or name == "None":
+            return None
+        if self.upscalers is None:
+            raise JobError(f"upscaler_for_img2img: {name!r} needs the upscaler folders, and none are configured")
+        self.upscalers.find(name)
+        return lambda image, scale: self.upscalers.upscale(image, scale, name, opts.ESRGAN_tile,
+                                                           opts.ESRGAN_tile_overlap)
 
     @staticmethod
     def prepare_seeds(run: Run) -> None:
@@ -173,7 +188,7 @@ class Img2ImgPipeline:
                                                   run.sampler.total_steps(run.job.steps), run.batch_size,
                                                   run.job.cfg_scale, (run.width, run.height), pad_mode)
         params = add_network_params(infotext_params(run, self.model), run, used_loras, encoder.used_embeddings)
-        run.params = add_sampling_params(params, run)
+        run.params = add_before_version(add_sampling_params(params, run), run.job.extra_generation_params)
 
     # -- 7 to 11, for each batch of pictures ---------------------------------------------------------------------------
 
@@ -207,7 +222,8 @@ class Img2ImgPipeline:
         model, prepared, job = self.model, run.prepared, run.job
         if prepared.image_mask is not None:
             device = model.execution_device
-            regenerate = torch.from_numpy(imageops.latent_mask(prepared.image_mask, run.width, run.height,
+            blend_mask = job.latent_mask if job.latent_mask is not None else prepared.image_mask
+            regenerate = torch.from_numpy(imageops.latent_mask(blend_mask, run.width, run.height,
                                                                job.mask_round))[None, None].to(device)
             keep = 1 - regenerate
             init_latent = sampling.init_latent

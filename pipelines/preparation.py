@@ -16,6 +16,7 @@ from .infotext import number
 from .job import Job, Options
 
 Box = Tuple[int, int, int, int]
+Upscale = Callable[[Image.Image, float], Image.Image]  # (picture, scale) -> a larger picture
 
 
 @dataclass
@@ -81,23 +82,25 @@ def pixel_resize_mode(job: Job) -> ResizeMode:
 
 
 def prepare_images(job: Job, opts: Options, width: int, height: int, batch_size: int,
-                   emit: Callable[[object], None]) -> PreparedImages:
-    """A1111's `init` for pictures and mask: each picture flattened, resized (or cropped), filled, with its overlay
-    and colour-correction target."""
+                   emit: Callable[[object], None], upscaler: Optional[Upscale] = None) -> PreparedImages:
+    """A1111's `init` for pictures and mask: each picture flattened, resized (or cropped; enlarged by `upscaler`
+    first where one is given), filled, with its overlay and colour-correction target."""
     mask = prepare_mask(job, width, height, emit)
     latent_upscale = job.resize_mode == ResizeMode.LATENT_UPSCALE
     images, overlays, color_targets = [], [], []
     for img in job.init_images:
         image = imageops.flatten(img, opts.img2img_background_color)
         if mask.crop is None and not latent_upscale:
-            image = imageops.resize_image(job.resize_mode, image, width, height)
+            image = imageops.resize_image(job.resize_mode, image, width, height, upscaler)
         overlays.append(overlay_for(image, mask, job, width, height))
         if mask.crop is not None:
-            image = imageops.resize_image(ResizeMode.RESIZE_AND_FILL, image.crop(mask.crop), width, height)
+            image = imageops.resize_image(ResizeMode.RESIZE_AND_FILL, image.crop(mask.crop), width, height,
+                                          upscaler)
         if mask.image_mask is not None and job.inpainting_fill != MaskedContent.ORIGINAL:
             fill_mask = mask.image_mask if mask.image_mask.size == image.size else mask.image_mask.resize(image.size)
             image = imageops.fill(image, fill_mask)
-        color_targets.append(imageops.color_correction_target(image) if opts.img2img_color_correction else None)
+        source = job.color_correction_source if job.color_correction_source is not None else image
+        color_targets.append(imageops.color_correction_target(source) if opts.img2img_color_correction else None)
         images.append(image)
 
     txt2img = not images

@@ -3,7 +3,7 @@ prompt tools and the settings. Nothing outside `pipelines` reaches past these me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from .events import Done
 from .job import Job
@@ -13,7 +13,9 @@ from .pipeline import Img2ImgPipeline
 from .prompt_tools import PromptTools
 from .prompts import StyleDatabase
 from .saving import ImageSaver
+from .scripts import ScriptContext, check_scripts, selected_script
 from .settings import SettingsStore
+from .upscalers import Upscalers
 
 
 @dataclass
@@ -22,6 +24,7 @@ class Services:
     queue: JobQueue
     prompts: PromptTools
     settings: SettingsStore
+    upscalers: Upscalers
 
     def update_settings(self, changes: Dict[str, Any]) -> None:
         """Check and apply settings (A1111's POST /options): an unknown `sd_vae` or a bad value raises a JobError,
@@ -36,6 +39,13 @@ class Services:
     def setting_values(self) -> Dict[str, Any]:
         return dict(self.settings.values, sd_model_checkpoint=self.models.title)
 
+    def choices(self, source: str) -> List[str]:
+        """A list the server knows, named by a parameter's `choices_from` (a script argument's choices)."""
+        lists = {"upscalers": self.upscalers.names, "checkpoints": self.models.titles}
+        if source not in lists:
+            raise KeyError(f"no list named {source!r}")
+        return lists[source]()
+
     def close(self) -> None:
         self.queue.close()
 
@@ -47,14 +57,25 @@ def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), pla
     models = ModelManager(ckpt, folders, placement)
     prompt_tools = PromptTools(StyleDatabase(folders.styles_file), models, settings)
     saver = ImageSaver(folders.outdir) if folders.outdir else None
+    upscalers = Upscalers(folders.models_dir, models.device)
 
     def prepare(job: Job) -> Job:
         job.validate()
+        check_scripts(job)
         return prompt_tools.apply_styles(job)
 
     def run(handle: JobHandle) -> Done:
-        with models.for_job(handle.job, handle.emit) as model:
-            pipeline = Img2ImgPipeline(model, settings.options(), saver, models.library)
-            return pipeline(handle.job, handle.control, handle.emit)
+        def process(job: Job, emit) -> Done:
+            with models.for_job(job, emit) as model:
+                pipeline = Img2ImgPipeline(model, settings.options(), saver, models.library, upscalers)
+                return pipeline(job, handle.control, emit)
 
-    return Services(models, JobQueue(run, prepare), prompt_tools, settings)
+        script = selected_script(handle.job)
+        if script is None:
+            return process(handle.job, handle.emit)
+        options = settings.options().with_overrides(handle.job.override_settings)
+        context = ScriptContext(process, handle.control, handle.emit, options, saver, upscalers,
+                                prompt_tools.apply_styles)
+        return script.run(handle.job, context)
+
+    return Services(models, JobQueue(run, prepare), prompt_tools, settings, upscalers)

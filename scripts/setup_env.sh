@@ -4,7 +4,7 @@
 set -euo pipefail
 python_cmd="${python_cmd:-python3}"
 venv_dir="${venv_dir:-.venv}"
-TORCH_COMMAND="${TORCH_COMMAND:-pip install torch==2.13.0}"
+TORCH_COMMAND="${TORCH_COMMAND:-pip install torch==2.14.1 torchvision==0.29.1}"
 
 if [ ! -x "$venv_dir/bin/python" ]; then
   echo "Creating the virtual environment in $venv_dir"
@@ -23,8 +23,8 @@ install_if_changed() {  # $1: stamp name, rest: files whose content decides
       $TORCH_COMMAND
     fi
     echo "Installing ${*:2}"
-    # torch itself came from TORCH_COMMAND: the pin in requirements.txt must not replace that build
-    for f in "${@:2}"; do python -m pip install -q -r <(grep -v '^torch==' "$f"); done
+    # torch and torchvision came from TORCH_COMMAND: the pins in requirements.txt must not replace that build
+    for f in "${@:2}"; do python -m pip install -q -r <(grep -v -E '^(torch|torchvision)==' "$f"); done
     echo "$digest" > "$stamp"
   fi
 }

@@ -9,9 +9,15 @@ def outdir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def services(outdir, tmp_path_factory):
+def upscaler_dir(tmp_path_factory):
+    """The A1111 models folder of the `services` fixture (upscaler models go under ESRGAN/ and the like)."""
+    return tmp_path_factory.mktemp("a1111-models")
+
+
+@pytest.fixture(scope="session")
+def services(outdir, upscaler_dir, tmp_path_factory):
     services = build_services("builtin:tiny", Folders(ckpt_dir=str(tmp_path_factory.mktemp("no-models")),
-                                                      outdir=str(outdir)))
+                                                      outdir=str(outdir), models_dir=str(upscaler_dir)))
     yield services
     services.close()
 

@@ -155,3 +155,17 @@ def openclip_layout(state, prefix):
         else:
             raise KeyError(f"no OpenCLIP name for {key}")
     return out
+
+
+def write_esrgan(path, scale=4, seed=0):
+    """An ESRGAN (RRDBNet) upscaler file with seeded random weights: the real architecture, at a tiny width, in the
+    key layout A1111's ESRGAN files have, for spandrel to detect."""
+    import torch
+    from safetensors.torch import save_file
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    torch.manual_seed(seed)
+    model = ESRGAN(in_nc=3, out_nc=3, num_filters=8, num_blocks=1, scale=scale)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return Path(path)

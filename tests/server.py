@@ -20,12 +20,13 @@ def free_port():
 @contextlib.contextmanager
 def app_server(tmp_dir, *flags, timeout=120):
     """Yields (base url, log file path). `tmp_dir` holds the outputs, settings, log, styles.csv (if a test puts one
-    there) and the model folders (`models/`, `Lora/`, `VAE/`, `embeddings/`)."""
+    there) and the model folders (`models/`, `Lora/`, `VAE/`, `embeddings/`, and `a1111-models/` for upscalers)."""
     port = free_port()
     for name in ("models", "Lora", "VAE", "embeddings"):
         os.makedirs(os.path.join(tmp_dir, name), exist_ok=True)
     log_path = os.path.join(tmp_dir, f"server-{port}.log")
     defaults = ["--outdir", os.path.join(tmp_dir, "outputs"), "--ckpt-dir", os.path.join(tmp_dir, "models"),
+                "--models-dir", os.path.join(tmp_dir, "a1111-models"),
                 "--ui-settings-file", os.path.join(tmp_dir, "config.json"), "--styles-file",
                 os.path.join(tmp_dir, "styles.csv")]
     defaults += [item for name in ("Lora", "VAE", "embeddings")

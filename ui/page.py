@@ -18,6 +18,7 @@ from .endpoints import wire_generate
 from .generate import Generation, progress_html
 from .panel import UI_ONLY, build_parameters
 from .png_info import build_png_info_tab
+from .scripts import build_scripts
 from .tabs import MODE_TABS, build_tab_inputs
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class Page:
                 info = gr.Textbox(render=False, label="Generation info", lines=5, interactive=False,
                                   elem_id="generation_info")
                 inpaint_group = build_parameters(c, info)
+                build_scripts(c, self.services.choices)
             outputs = self.build_outputs(info)
         panel = {"components": c, "mode_tabs": mode_tabs, "mode": mode, "inpaint_group": inpaint_group}
         wire_generate(self.generation, c, mode, buttons, outputs)
