@@ -101,6 +101,7 @@ class ScriptContext:
         self.job_count = 1  # batches of pictures the whole script runs, for the progress bar
         self._batches_done = 0
         self._shown = 0
+        self._told: set = set()
 
     @property
     def interrupted(self) -> bool:
@@ -122,6 +123,10 @@ class ScriptContext:
                     return
                 event = dataclasses.replace(event, index=self._shown)
                 self._shown += 1
+            elif isinstance(event, Notice):
+                if event.message in self._told:  # the same note from each Job of the script: once is enough
+                    return
+                self._told.add(event.message)
             self._emit(event)
 
         done = self._process(job, relay)

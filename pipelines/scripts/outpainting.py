@@ -172,6 +172,10 @@ class PoorMansOutpainting(Script):
 
     def check(self, job: Job) -> None:
         _check_outpainting(self.title, job, self.args.direction)
+        width, height = job.target_size()
+        if self.args.pixels >= min(width, height):
+            raise JobError(f"{self.title}: the pixels to expand ({self.args.pixels}) are the tiles' overlap and must "
+                           f"be less than the tile size {width}x{height}")
 
     def run(self, job: Job, context: ScriptContext) -> Done:
         a = self.args
