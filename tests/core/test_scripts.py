@@ -1,0 +1,60 @@
+"""Scripts on the queue: one entry whose progress counts across all of its Jobs, interrupted or skipped like any job,
+checked when submitted."""
+import threading
+
+from pipelines import Done, Failed, Job, Progress, Result
+from tests.helpers import noise_image
+
+
+def loopback_job(loops, **fields):
+    return Job(init_images=[noise_image(64, 64)], width=64, height=64, steps=3, seed=3, script_name="Loopback",
+               script_args=[loops, 0.5, "Linear", "None"], **fields)
+
+
+def test_progress_counts_across_the_scripts_jobs(services):
+    events = list(services.queue.submit(loopback_job(3), owner="progress"))
+    done = events[-1]
+    assert isinstance(done, Done) and len(done.images) == 4
+    progress = [(e.job_no, e.job_count) for e in events if isinstance(e, Progress)]
+    assert {no for no, _ in progress} == {0, 1, 2} and {count for _, count in progress} == {3}
+    assert [no for no, _ in progress] == sorted(no for no, _ in progress)
+    results = [e for e in events if isinstance(e, Result)]
+    assert [r.index for r in results] == [0, 1, 2, 3]  # each loop's picture as it comes, then the grid
+
+
+def test_interrupt_stops_the_script_between_and_within_its_jobs(services):
+    handle = services.queue.submit(loopback_job(30), owner="interrupter")
+    seen = []
+    for event in handle:
+        seen.append(event)
+        if isinstance(event, Result):
+            services.queue.interrupt("interrupter")
+    done = seen[-1]
+    assert isinstance(done, Done) and done.interrupted
+    assert 1 <= len([e for e in seen if isinstance(e, Result)]) < 30
+
+
+def test_skip_ends_the_current_job_of_a_script_and_it_goes_on(services):
+    job = Job(init_images=[noise_image(64, 64)], width=64, height=64, steps=40, seed=3, script_name="prompt matrix",
+              prompt="a|b", script_args=[])
+    handle = services.queue.submit(job, owner="skipper")
+    skipped = threading.Event()
+    for event in handle:
+        if isinstance(event, Progress) and event.job_no == 0 and event.step >= 2 and not skipped.is_set():
+            services.queue.skip("skipper")
+            skipped.set()
+    assert isinstance(event, Done) and not event.interrupted
+    assert len(event.images) == 1  # the first combination skipped, the second made; no grid without all of them
+
+
+def test_a_bad_script_job_fails_at_once_naming_the_problem(services):
+    for job, words in [
+            (Job(script_name="Loopback", script_args=[2]), "Loopback needs an init image"),
+            (Job(init_images=[noise_image(64, 64)], width=64, height=64, script_name="sd upscale",
+                 script_args=["", 64]), "the tile overlap (64) must be smaller than the tile size 64x64"),
+            (Job(init_images=[noise_image(64, 64)], script_name="x/y/z plot", script_args=[4, "1, two"]),
+             "a value of Steps is not a int"),
+            (Job(script_name="prompts from file or textbox", script_args=[False, False, "start", "  \n"]),
+             "the list of prompt inputs is empty")]:
+        [failed] = list(services.queue.submit(job, owner="bad"))
+        assert isinstance(failed, Failed) and failed.invalid and words in failed.error, failed.error
