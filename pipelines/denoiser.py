@@ -35,7 +35,9 @@ class MaskBlend:
     keep: torch.Tensor  # 1 where the original stays (A1111's `mask`)
     regenerate: torch.Tensor  # 1 where the picture is redrawn (`nmask`)
 
-    def __call__(self, latents: torch.Tensor) -> torch.Tensor:
+    def __call__(self, latents: torch.Tensor, sigma: Optional[torch.Tensor] = None,
+                 final: bool = False) -> torch.Tensor:
+        """The latents inside the mask, the original outside (after a step at `sigma`, or at the end)."""
         return latents * self.regenerate + self.init_latent * self.keep
 
 
@@ -59,7 +61,7 @@ class CFGDenoiser:
         if self.control.interrupted.is_set() or self.control.skipped.is_set():
             raise Interrupted()
         if self.timestep_mode and self.blend is not None:
-            x = self.blend(x)
+            x = self.blend(x, sigma)
         conditioning = self.conditioning
         if self.skips_early():
             self.skipped_early = True
@@ -74,7 +76,7 @@ class CFGDenoiser:
                 self.last_noise_uncond = conditioning.uncond_rows(out).clone()
             result = conditioning.combine(out, self.cfg_scale * self.cond_scale_multiplier)
         if not self.timestep_mode and self.blend is not None:
-            result = self.blend(result)
+            result = self.blend(result, sigma)
         self.step += 1
         return result
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from .infotext import number
 from .models import LoadedModel, model_hash
@@ -47,6 +47,8 @@ class Run:
     negative_text: str = ""
     conditioning: Optional["Conditioning"] = None
     params: dict = field(default_factory=dict)  # the infotext's pairs but Seed and Variation seed
+    soft_inpainting: Optional[Any] = None  # soft inpainting's settings, when on for a masked job
+    soft_params: dict = field(default_factory=dict)  # its infotext pairs (before the mask's, as A1111)
     vae_path: Optional[Path] = None
 
     def seeds_of(self, n: int):
@@ -79,6 +81,7 @@ def infotext_params(run: Run, model: LoadedModel) -> dict:
         "ENSD": opts.eta_noise_seed_delta if uses_ensd(run) else None,
         "RNG": opts.randn_source if opts.randn_source != "GPU" else None,
     }
+    params.update(run.soft_params)
     params.update(run.prepared.mask_params)
     params["Version"] = VERSION
     return params

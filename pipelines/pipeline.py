@@ -10,6 +10,7 @@ variation seeds, and the overlay paste-back.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
 
@@ -34,6 +35,7 @@ from .preparation import postprocess, prepare_images
 from .samplers import split_sampler_and_schedule
 from .sampling import SamplerSettings, Sampling, sample
 from .saving import ImageSaver
+from .scripts.soft_inpainting import SoftInpainting, SoftMaskBlend, soft_infotext, soft_overlays
 from .upscalers import Upscalers
 
 Emit = Callable[[object], None]
@@ -87,6 +89,7 @@ class Img2ImgPipeline:
                     break
                 control.skipped.clear()
                 seeds, subseeds = run.seeds_of(n)
+                prepared = run.prepared
                 if run.steps_run == 0:  # strength 0: the prepared pictures come back as they are
                     decoded = self.unsampled(run)
                 else:
@@ -105,10 +108,10 @@ class Img2ImgPipeline:
                         continue
                     # 11. Decode
                     decoded = decode_latents(self.model, latents.to(self.model.dtype))
+                    prepared = soft_overlays(run, sampling, latents)
                 # 12. Post-process, save and emit each picture
                 for j, image in enumerate(decoded):
-                    self.save_and_emit(run, postprocess(image, run.prepared, j), seeds[j], subseeds[j], emit,
-                                       outputs)
+                    self.save_and_emit(run, postprocess(image, prepared, j), seeds[j], subseeds[j], emit, outputs)
         # 13. Grid, and A1111's info for the API
         return self.finish(run, outputs)
 
@@ -116,6 +119,9 @@ class Img2ImgPipeline:
 
     def check_inputs(self, job: Job) -> Run:
         job.validate()
+        soft = SoftInpainting.of(job)
+        if soft is not None:  # soft inpainting keeps the mask's grey levels
+            job = dataclasses.replace(job, mask_round=False)
         opts = self.options.with_overrides(job.override_settings)
         sampler, schedule = split_sampler_and_schedule(job.sampler_name, job.scheduler)
         width, height = job.target_size()
@@ -123,7 +129,8 @@ class Img2ImgPipeline:
         noise_multiplier = opts.initial_noise_multiplier if job.initial_noise_multiplier is None \
             else job.initial_noise_multiplier
         settings = SamplerSettings.of(sampler, job, opts, self.model.is_sdxl)
-        return Run(job, opts, sampler, schedule, width, height, batch_size, noise_multiplier, settings)
+        return Run(job, opts, sampler, schedule, width, height, batch_size, noise_multiplier, settings,
+                   soft_inpainting=soft, soft_params=soft_infotext(soft) if soft else {})
 
     def img2img_upscaler(self, opts: Options):
         """The setting `upscaler_for_img2img` as a function, or None for plain LANCZOS."""
@@ -235,7 +242,8 @@ class Img2ImgPipeline:
             elif job.inpainting_fill == MaskedContent.LATENT_NOTHING:
                 init_latent = init_latent * keep
             sampling.init_latent = init_latent
-            sampling.blend = MaskBlend(init_latent, keep, regenerate)
+            sampling.blend = MaskBlend(init_latent, keep, regenerate) if run.soft_inpainting is None else \
+                SoftMaskBlend(init_latent, keep, regenerate, run.soft_inpainting)
         if model.is_inpainting:
             sampling.extra_channels = inpainting_conditioning(
                 model, prepared, run.opts.inpainting_mask_weight, job.mask_round, seeds,

@@ -133,7 +133,7 @@ def sample(model: LoadedModel, run: Run, s: Sampling, control: Control, on_step:
             "NGMS": settings.s_min_uncond if denoiser.skipped_uncond else None,
             "NGMS all steps": settings.s_min_uncond_all if denoiser.skipped_uncond and settings.s_min_uncond_all
             else None})
-    return s.blend(latents) if s.blend is not None else latents
+    return s.blend(latents, final=True) if s.blend is not None else latents
 
 
 def _noise_sampler(run: Run, s: Sampling, sigmas: torch.Tensor):

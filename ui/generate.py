@@ -15,7 +15,7 @@ from pipelines import Done, Failed, JobError, Notice, Progress, Queued, Result, 
 from pipelines.progress import batch_fraction, eta_seconds
 
 from .controls import job_params
-from .scripts import script_params
+from .scripts import alwayson_params, script_params
 from .tabs import MODE_TABS, make_job, require
 
 
@@ -37,7 +37,8 @@ class Generation:
 
     def generate(self, mode: int, values: dict, request: Optional[gr.Request]):
         owner = request.session_hash if request is not None else None
-        tab, params = MODE_TABS[int(mode)], dict(job_params(values), **script_params(values))
+        tab = MODE_TABS[int(mode)]
+        params = dict(job_params(values), **script_params(values), **alwayson_params(values))
         if tab.canvas == "batch":
             yield from self.batch(values, params, owner)
         else:

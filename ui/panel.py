@@ -10,6 +10,7 @@ from pipelines import img2img_steps, parse_generation_parameters
 from pipelines.imageops import scaled_size
 
 from .controls import control
+from .scripts import build_soft_inpainting
 
 # Events the page itself uses: run at once, outside the queue, and not offered to API clients.
 UI_ONLY = dict(queue=False, api_visibility="undocumented")
@@ -26,6 +27,7 @@ def build_parameters(c: Dict[str, gr.components.Component], info: gr.Textbox) ->
         c["inpainting_fill"] = control("inpainting_fill")
         c["inpaint_area"] = control("inpaint_full_res")
         c["inpaint_full_res_padding"] = control("inpaint_full_res_padding")
+        build_soft_inpainting(c)
     with gr.Row():
         c["sampler_name"] = control("sampler_name")
         c["scheduler"] = control("scheduler")

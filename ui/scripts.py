@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List
 import gradio as gr
 
 from pipelines import Param
-from pipelines.scripts import SELECTABLE, Script
+from pipelines.scripts import ALWAYSON, SELECTABLE, Script
 
 from .controls import control
 
@@ -54,6 +54,24 @@ def build_scripts(c: Dict[str, gr.components.Component], choices_for: Callable[[
         groups.append(group)
     c["script_name"].change(lambda chosen: [gr.update(visible=chosen == s.title) for s in SELECTABLE],
                             c["script_name"], groups, **UI_ONLY)
+
+
+SOFT = ALWAYSON["soft inpainting"]
+
+
+def build_soft_inpainting(c: Dict[str, gr.components.Component]) -> None:
+    """A1111's Soft inpainting accordion: its switch and six sliders, added to `c` as `soft_inpainting_<name>`."""
+    with gr.Accordion("Soft inpainting", open=False, elem_id="soft_inpainting"):
+        gr.Markdown("Blends the original with the inpainted content by the mask's opacity; a high **Mask blur** is "
+                    "recommended.")
+        for name, param in SOFT.params().items():
+            c[control_name(SOFT, name)] = control(name, {name: param}, elem_id=control_name(SOFT, name))
+
+
+def alwayson_params(values: Dict[str, Any]) -> Dict[str, Any]:
+    """`alwayson_scripts` with soft inpainting's arguments when its switch is on (it acts only on a masked job)."""
+    args = [values.get(control_name(SOFT, name)) for name in SOFT.params()]
+    return {"alwayson_scripts": {SOFT.key(): {"args": args}}} if args and args[0] else {}
 
 
 def script_params(values: Dict[str, Any]) -> Dict[str, Any]:

@@ -2,7 +2,7 @@
 each makes Jobs for the core's pipeline and combines their pictures."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Type
+from typing import Dict, List, Optional, Type
 
 from ..job import Job, JobError
 from .base import Script, ScriptContext
@@ -11,12 +11,13 @@ from .outpainting import OutpaintingMk2, PoorMansOutpainting
 from .prompt_matrix import PromptMatrix
 from .prompts_from_file import PromptsFromFile
 from .sd_upscale import SDUpscale
+from .soft_inpainting import SoftInpainting
 from .xyz_plot import XYZPlot
 
 SELECTABLE: List[Type[Script]] = [PromptMatrix, PromptsFromFile, XYZPlot, Loopback, OutpaintingMk2,
                                   PoorMansOutpainting, SDUpscale]  # the page's order, as A1111's dropdown
 _BY_KEY = {script.key(): script for script in SELECTABLE}
-ALWAYSON: Dict[str, Any] = {}
+ALWAYSON: Dict[str, Type[Script]] = {SoftInpainting.key(): SoftInpainting}  # A1111's built-in extension
 
 
 def find_script(name: Optional[str]) -> Optional[Type[Script]]:
@@ -37,12 +38,13 @@ def selected_script(job: Job) -> Optional[Script]:
 def check_scripts(job: Job) -> None:
     """Raise a JobError naming an unknown script, a selectable script given as always-on, or an argument that does
     not fit."""
-    for title in job.alwayson_scripts:
+    for title, value in job.alwayson_scripts.items():
         if title.strip().lower() in _BY_KEY:
             raise JobError(f"alwayson_scripts: {title!r} is a selectable script; give it as script_name")
         if title.strip().lower() not in ALWAYSON:
-            raise JobError(f"alwayson_scripts: {title!r} is not an always-on script of this server"
-                           + (f" (they are: {', '.join(ALWAYSON)})" if ALWAYSON else ""))
+            raise JobError(f"alwayson_scripts: {title!r} is not an always-on script of this server (they are: "
+                           f"{', '.join(s.title for s in ALWAYSON.values())})")
+        ALWAYSON[title.strip().lower()].parse(value.get("args", []) if isinstance(value, dict) else value)
     script = selected_script(job)
     if script is not None:
         script.check(job)

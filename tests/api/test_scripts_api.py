@@ -149,10 +149,20 @@ def test_txt2img_runs_its_scripts(api):
     assert "img2img script" in error["detail"]
 
 
+def test_soft_inpainting_as_an_always_on_script(api):
+    from tests.helpers import rect_mask
+    body = dict(SMALL, init_images=[b64(noise_image(64, 64))], mask=b64(rect_mask(64, 64, (16, 16, 48, 48))),
+                mask_blur=8, alwayson_scripts={"Soft Inpainting": {"args": [True, 1, 0.5, 4, 0, 0.5, 2]}})
+    found = params(json.loads(post(api, "img2img", body)["info"])["infotexts"][0])
+    assert found["Soft inpainting enabled"] == "True" and found["Soft inpainting difference contrast"] == "2"
+    error = post(api, "img2img", dict(body, alwayson_scripts={"soft inpainting": {"args": [True, 99]}}), 422)
+    assert "mask_blend_power (Schedule bias) is 99" in error["detail"]
+
+
 def test_script_lists_and_their_arguments(api):
     lists = requests.get(f"{api[0]}/scripts", timeout=30).json()
     assert lists["img2img"] == ["prompt matrix", "prompts from file or textbox", "x/y/z plot", "loopback",
-                                "outpainting mk2", "poor man's outpainting", "sd upscale"]
+                                "outpainting mk2", "poor man's outpainting", "sd upscale", "soft inpainting"]
     assert "loopback" not in lists["txt2img"] and "x/y/z plot" in lists["txt2img"]
     info = requests.get(f"{api[0]}/script-info", timeout=30).json()
     upscale = next(s for s in info if s["name"] == "sd upscale" and s["is_img2img"])
@@ -163,4 +173,8 @@ def test_script_lists_and_their_arguments(api):
     xyz = next(s for s in info if s["name"] == "x/y/z plot" and not s["is_img2img"])
     assert len(xyz["args"]) == 18
     assert xyz["args"][0]["choices"][:5] == ["Nothing", "Seed", "Var. seed", "Var. strength", "Steps"]
-    assert {s["is_alwayson"] for s in info} == {False}
+    soft = [s for s in info if s["is_alwayson"]]
+    assert [s["name"] for s in soft] == ["soft inpainting", "soft inpainting"]
+    assert [a["label"] for a in soft[0]["args"]] == ["Soft inpainting", "Schedule bias", "Preservation strength",
+                                                     "Transition contrast boost", "Mask influence",
+                                                     "Difference threshold", "Difference contrast"]

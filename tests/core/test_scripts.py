@@ -58,3 +58,34 @@ def test_a_bad_script_job_fails_at_once_naming_the_problem(services):
              "the list of prompt inputs is empty")]:
         [failed] = list(services.queue.submit(job, owner="bad"))
         assert isinstance(failed, Failed) and failed.invalid and words in failed.error, failed.error
+
+
+SOFT_ON = {"soft inpainting": {"args": [True, 1, 0.5, 4, 0, 0.5, 2]}}
+
+
+def test_soft_inpainting_changes_the_picture_only_with_a_mask_and_only_when_on(services):
+    from tests.helpers import pixels, rect_mask
+    base = dict(init_images=[noise_image(128, 128)], width=128, height=128, steps=4, seed=2, mask_blur=8)
+    masked = dict(base, mask=rect_mask(128, 128, (48, 48, 80, 80)))
+    plain = run_one(services, Job(**masked))
+    soft = run_one(services, Job(**masked, alwayson_scripts=SOFT_ON))
+    off = run_one(services, Job(**masked, alwayson_scripts={"Soft Inpainting": {"args": [False]}}))
+    assert not (pixels(plain.images[0]) == pixels(soft.images[0])).all()
+    assert (pixels(plain.images[0]) == pixels(off.images[0])).all()
+    # far from the (blurred) mask the latents did not change: the original's pixels come back exactly
+    assert (pixels(soft.images[0])[:8, :8] == pixels(base["init_images"][0])[:8, :8]).all()
+    unmasked = run_one(services, Job(**base))
+    unmasked_soft = run_one(services, Job(**base, alwayson_scripts=SOFT_ON))
+    assert (pixels(unmasked.images[0]) == pixels(unmasked_soft.images[0])).all()
+    assert "Soft inpainting" not in unmasked_soft.infotexts[0]
+    line = soft.infotexts[0].split("\n")[-1]
+    assert ("Denoising strength: 0.75, Soft inpainting enabled: True, Soft inpainting schedule bias: 1, "
+            "Soft inpainting preservation strength: 0.5, Soft inpainting transition contrast boost: 4, "
+            "Soft inpainting mask influence: 0, Soft inpainting difference threshold: 0.5, "
+            "Soft inpainting difference contrast: 2, Mask blur: 8") in line
+
+
+def run_one(services, job):
+    done = list(services.queue.submit(job, owner="soft"))[-1]
+    assert isinstance(done, Done), getattr(done, "error", done)
+    return done

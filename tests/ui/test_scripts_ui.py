@@ -61,3 +61,24 @@ def test_a_script_chosen_on_the_page_fills_the_gallery(page, server, tmp_path, t
     if title == "SD upscale":
         assert Image.open(paths[0]).size == (128, 128)
         assert "SD upscale upscaler: Lanczos" in Image.open(paths[0]).info["parameters"]
+
+
+def test_soft_inpainting_accordion_on_an_inpaint_tab(page, server, tmp_path):
+    from tests.helpers import rect_mask
+    from tests.ui.browser import open_tab
+    noise_image(64, 64).save(tmp_path / "image.png")
+    rect_mask(64, 64, (16, 16, 48, 48)).save(tmp_path / "mask.png")
+    set_number(page, "width", 64)
+    set_number(page, "height", 64)
+    set_number(page, "steps", 3)
+    open_tab(page, "Inpaint upload")
+    page.locator("#upload_image input[type=file]").set_input_files(str(tmp_path / "image.png"))
+    page.locator("#upload_mask input[type=file]").set_input_files(str(tmp_path / "mask.png"))
+    page.wait_for_selector("#upload_mask img", timeout=30000)
+    page.locator("#soft_inpainting").get_by_text("Soft inpainting").first.click()
+    page.locator("#soft_inpainting_enabled input[type=checkbox]").check()
+    set_number(page, "soft_inpainting_mask_blend_scale", 1.5)
+    screenshot(page, "soft-inpainting")
+    [path] = generate_and_wait(page, server[1], sampling=False)
+    infotext = Image.open(path).info["parameters"]
+    assert "Soft inpainting enabled: True" in infotext and "Soft inpainting preservation strength: 1.5" in infotext
