@@ -22,6 +22,7 @@ from pipelines import (SCHEDULES, Done, Failed, ImageInputError, Job, JobError, 
 from pipelines.models import known_hash
 from pipelines.noise import fixed_seed
 from pipelines.samplers import SAMPLERS, Sampler
+from pipelines.saving import read_infotext
 
 from .images import decode_image, encode_image, optional_image
 from .script_info import find_script, script_info, script_lists
@@ -177,7 +178,7 @@ class Api:
             image = decode_image(req.image, "image", allow_urls=False)
         except ImageInputError as e:
             raise HTTPException(422, str(e)) from None
-        text = image.info.get("parameters", "")
+        text = read_infotext(image)
         items = {k: v for k, v in image.info.items() if k != "parameters" and isinstance(v, (str, int, float))}
         return {"info": text, "items": items, "parameters": parse_generation_parameters(text) if text else {}}
 

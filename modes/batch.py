@@ -18,7 +18,7 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 from pipelines import Control, Done, Failed, ImageInputError, Job, JobError, Progress, Result, load_image
 from pipelines.infotext import parse_generation_parameters
-from pipelines.saving import write_png
+from pipelines.saving import read_infotext, write_png
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 PNG_INFO_FIELDS = ("Prompt", "Negative prompt", "Seed", "CFG scale", "Sampler", "Steps", "Model hash")
@@ -205,10 +205,10 @@ def glob_escape(text: str) -> str:
 def png_info_params(image, item: BatchItem, plan: BatchPlan, settings: BatchSettings, params: dict) -> dict:
     """A1111's "PNG info" batch option: the chosen fields from the picture's own infotext (or the file of the same
     name in the PNG info folder); prompts are appended to the panel's."""
-    text = image.info.get("parameters")
+    text = read_infotext(image)
     if plan.png_info_dir is not None:
         other = plan.png_info_dir / item.rel
-        text = load_image(str(other), f"PNG info file {other}").info.get("parameters") if other.exists() else None
+        text = read_infotext(load_image(str(other), f"PNG info file {other}")) if other.exists() else None
     if not text:
         return params
     found = parse_generation_parameters(text)

@@ -12,9 +12,11 @@ from PIL import Image
 from .choices import EMPHASIS_MODES, InpaintArea, MaskedContent, MaskMode, ResizeMode
 from .noise import RNG_SOURCES
 from .params import InputField, ParamError, check_declared, declared
+from .saving import SaveFormat
 from .samplers import SCHEDULES, UnknownSamplerError, sampler_names, split_sampler_and_schedule
 
 MIN_SIZE, MAX_SIZE = 64, 2048
+SAVE_FORMATS = ("png", "jpg", "jpeg", "webp")
 
 
 class JobError(ParamError):
@@ -31,7 +33,13 @@ class Options:
                                                       "specifies")
     img2img_background_color: str = InputField("#ffffff", label="Background color for transparent init pictures")
     samples_save: bool = InputField(True, label="Always save all generated images")
+    samples_format: str = InputField("png", label="File format for images", choices=SAVE_FORMATS, strict_choices=True)
     grid_save: bool = InputField(True, label="Always save all generated image grids")
+    grid_format: str = InputField("png", label="File format for grids", choices=SAVE_FORMATS, strict_choices=True)
+    jpeg_quality: int = InputField(80, label="Quality for saved jpeg and webp images", ge=1, le=100)
+    webp_lossless: bool = InputField(False, label="Use lossless compression for webp images")
+    enable_pnginfo: bool = InputField(True, label="Save the generation parameters in the picture",
+                                      help="the PNG text chunk, or the EXIF comment of a jpg or webp")
     return_grid: bool = InputField(True, label="Show grid in gallery")
     show_progress_every_n_steps: int = InputField(3, label="Live preview every N steps", ge=-1)
     live_previews_enable: bool = InputField(True, label="Show live previews")
@@ -78,6 +86,10 @@ class Options:
     ESRGAN_tile_overlap: int = InputField(8, label="Tile overlap for upscaler models", ge=0, le=256)
     always_discard_next_to_last_sigma: bool = InputField(False, label="Always discard next-to-last sigma",
                                                          infotext="Discard penultimate sigma")
+
+    def save_format(self, grid: bool = False) -> SaveFormat:
+        return SaveFormat(self.grid_format if grid else self.samples_format, self.jpeg_quality, self.webp_lossless,
+                          self.enable_pnginfo)
 
     def with_overrides(self, overrides: Dict[str, Any]) -> "Options":
         """A copy with a job's `override_settings` applied; keys of settings this project does not have are ignored

@@ -266,7 +266,7 @@ class Img2ImgPipeline:
         image.info["parameters"] = infotext
         path = None
         if self.saver is not None and run.opts.samples_save and not run.job.do_not_save_samples:
-            path = self.saver.save_sample(image, seed, infotext)
+            path = self.saver.save_sample(image, seed, infotext, run.opts.save_format())
         emit(Result(image=image, infotext=infotext, seed=seed, index=len(outputs.images), path=path))
         outputs.images.append(image)
         outputs.infotexts.append(infotext)
@@ -280,7 +280,7 @@ class Img2ImgPipeline:
         if len(outputs.images) > 1 and (opts.return_grid or save_grid):
             grid = imageops.image_grid(outputs.images)
             if save_grid:
-                grid_path = saver.save_grid(grid, outputs.infotexts[0])
+                grid_path = saver.save_grid(grid, outputs.infotexts[0], opts.save_format(grid=True))
         return Done(images=outputs.images, infotexts=outputs.infotexts, seeds=outputs.seeds, subseeds=outputs.subseeds,
                     info=processed_info(run, self.model, outputs.infotexts), interrupted=outputs.interrupted,
                     grid=grid, grid_path=grid_path)

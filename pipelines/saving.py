@@ -1,11 +1,14 @@
-"""Saving pictures as A1111 does: `<dir>/YYYY-MM-DD/00042-<seed>.png`, infotext in the PNG `parameters` chunk,
-each file written under a temporary name and renamed, so that no half-written file ever has a final name."""
+"""Saving pictures as A1111 does: `<dir>/YYYY-MM-DD/00042-<seed>.png` (or .jpg / .webp, the settings
+`samples_format` / `grid_format`), the infotext in the PNG `parameters` chunk or, for jpg and webp, in the EXIF
+UserComment as A1111 writes it; each file written under a temporary name and renamed, so that no half-written file ever
+has a final name."""
 from __future__ import annotations
 
 import datetime
 import os
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -22,18 +25,66 @@ def next_sequence_number(folder: Path, prefix: str = "") -> int:
     return max(numbers, default=-1) + 1
 
 
+EXIF_IFD, USER_COMMENT = 0x8769, 0x9286
+UNICODE_PREFIX = b"UNICODE\0"  # piexif's UserComment.dump(encoding="unicode"): UTF-16 big-endian after it
+
+
+@dataclass(frozen=True)
+class SaveFormat:
+    """How a picture is written (A1111's settings `samples_format` or `grid_format`, `jpeg_quality`,
+    `webp_lossless`, `enable_pnginfo`)."""
+    extension: str = "png"
+    jpeg_quality: int = 80
+    webp_lossless: bool = False
+    pnginfo: bool = True
+
+
+PNG = SaveFormat()
+
+
 def write_png(image: Image.Image, path: Path, infotext: Optional[str]) -> None:
-    """Write a PNG with its infotext atomically: a temporary name in the same folder, then a rename."""
-    info = PngImagePlugin.PngInfo()
-    if infotext:
-        info.add_text("parameters", infotext)
+    write_image(image, path, infotext, PNG)
+
+
+def write_image(image: Image.Image, path: Path, infotext: Optional[str], fmt: SaveFormat) -> None:
+    """Write a picture with its infotext atomically: a temporary name in the same folder, then a rename."""
     tmp = path.with_name(f".{path.name}.tmp")
+    kind = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}[fmt.extension.lower()]
     try:
-        image.save(tmp, format="PNG", pnginfo=info)
+        if kind == "PNG":
+            info = PngImagePlugin.PngInfo()
+            if infotext and fmt.pnginfo:
+                info.add_text("parameters", infotext)
+            image.save(tmp, format=kind, pnginfo=info)
+        else:
+            exif = Image.Exif()
+            if infotext and fmt.pnginfo:
+                exif.get_ifd(EXIF_IFD)[USER_COMMENT] = UNICODE_PREFIX + infotext.encode("utf-16-be")
+            image.convert("RGB").save(tmp, format=kind, quality=fmt.jpeg_quality, lossless=fmt.webp_lossless,
+                                      exif=exif)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def read_infotext(image: Image.Image) -> str:
+    """A picture's infotext: the PNG `parameters` chunk, else the EXIF UserComment of a jpg or webp (as PNG Info
+    reads them in A1111)."""
+    text = image.info.get("parameters")
+    if text:
+        return text
+    try:
+        comment = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+    except Exception:  # a damaged EXIF block carries no infotext
+        return ""
+    if not isinstance(comment, bytes):
+        return comment or ""
+    if comment.startswith(UNICODE_PREFIX):
+        return comment[len(UNICODE_PREFIX):].decode("utf-16-be", errors="ignore")
+    if comment.startswith(b"ASCII\0\0\0"):
+        return comment[8:].decode("ascii", errors="ignore")
+    return comment.decode("utf-8", errors="ignore")
 
 
 class ImageSaver:
@@ -44,18 +95,20 @@ class ImageSaver:
         self.grids_dir = Path(outdir) / "img2img-grids"
 
     def _save_numbered(self, root: Path, name_for_number, prefix: str, image: Image.Image,
-                       infotext: Optional[str]) -> str:
+                       infotext: Optional[str], fmt: SaveFormat) -> str:
         folder = root / datetime.date.today().isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         with _lock:
             path = folder / name_for_number(next_sequence_number(folder, prefix))
-            write_png(image, path, infotext)
+            write_image(image, path, infotext, fmt)
         return str(path)
 
-    def save_sample(self, image: Image.Image, seed: int, infotext: str) -> str:
+    def save_sample(self, image: Image.Image, seed: int, infotext: str, fmt: SaveFormat = PNG) -> str:
         """`00042-<seed>.png`"""
-        return self._save_numbered(self.samples_dir, lambda n: f"{n:05}-{seed}.png", "", image, infotext)
+        return self._save_numbered(self.samples_dir, lambda n: f"{n:05}-{seed}.{fmt.extension}", "", image, infotext,
+                                   fmt)
 
-    def save_grid(self, image: Image.Image, infotext: str) -> str:
+    def save_grid(self, image: Image.Image, infotext: str, fmt: SaveFormat = PNG) -> str:
         """`grid-0007.png`"""
-        return self._save_numbered(self.grids_dir, lambda n: f"grid-{n:04}.png", "grid-", image, infotext)
+        return self._save_numbered(self.grids_dir, lambda n: f"grid-{n:04}.{fmt.extension}", "grid-", image,
+                                   infotext, fmt)

@@ -1,6 +1,6 @@
 """The settings page's values (A1111's option keys), kept in a JSON file (A1111's config.json) and turned into the
-`Options` jobs run with. Keys this project does not use are kept and returned as they were set, since A1111 clients
-round-trip whole option dicts."""
+`Options` jobs run with. GET /options answers A1111's whole option set; keys this project does not use are kept and
+returned as they were set, since A1111 clients round-trip whole option dicts."""
 from __future__ import annotations
 
 import dataclasses
@@ -22,11 +22,18 @@ SERVER_DEFAULTS: Dict[str, Any] = {
 }
 
 
+def a1111_defaults() -> Dict[str, Any]:
+    """A1111's whole option set with A1111's defaults (clients read keys such as `send_seed`), from the data file."""
+    with open(os.path.join(os.path.dirname(__file__), "data", "a1111_options.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
 class SettingsStore:
     def __init__(self, path: Optional[str] = None):
         self.path = path
         self._lock = threading.Lock()
-        self._defaults = dict(SERVER_DEFAULTS) | dataclasses.asdict(Options())
+        # A1111's keys and defaults, then this server's own where it differs (a safer default, a setting it adds)
+        self._defaults = a1111_defaults() | dict(SERVER_DEFAULTS) | dataclasses.asdict(Options())
         self.values: Dict[str, Any] = dict(self._defaults)
         if path and os.path.exists(path):
             try:

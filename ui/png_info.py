@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from pipelines.saving import read_infotext
+
 from .controls import pasted_overrides, pasted_values
 from .panel import UI_ONLY
 from .tabs import MODE_TABS
@@ -21,7 +23,7 @@ def build_png_info_tab(panel: dict, top_tabs: gr.Tabs) -> None:
             text = gr.Textbox(label="Parameters", lines=8, interactive=False, elem_id="png_info_text")
             with gr.Row():
                 buttons = {label: gr.Button(f"Send to {label}") for label in ("img2img", "inpaint")}
-    image.change(lambda im: (im.info.get("parameters", "") if im is not None else ""), image, text, **UI_ONLY)
+    image.change(lambda im: read_infotext(im) if im is not None else "", image, text, **UI_ONLY)
     for label, button in buttons.items():
         index = next(i for i, tab in enumerate(MODE_TABS) if tab.endpoint == label)
         tab = MODE_TABS[index]

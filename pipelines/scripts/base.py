@@ -140,9 +140,9 @@ class ScriptContext:
         path = None
         if self.saver is not None and not job.do_not_save_samples:
             if grid and self.options.grid_save and not job.do_not_save_grid:
-                path = self.saver.save_grid(image, infotext)
+                path = self.saver.save_grid(image, infotext, self.options.save_format(grid=True))
             elif not grid and self.options.samples_save:
-                path = self.saver.save_sample(image, seed, infotext)
+                path = self.saver.save_sample(image, seed, infotext, self.options.save_format())
         self._emit(Result(image=image, infotext=infotext, seed=seed, index=self._shown, path=path))
         self._shown += 1
 

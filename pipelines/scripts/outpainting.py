@@ -129,8 +129,8 @@ class OutpaintingMk2(Script):
             mask = mask.crop(crop)
         latent_mask = Image.new("RGB", crops[0].size, "white")
         edge = pixels + a.mask_blur * 2
-        keep_box(latent_mask, (edge if side.left else 0, edge if side.top else 0,
-                               mask.width - edge if side.right else res_w, mask.height - edge if side.bottom else res_h))
+        keep_box(latent_mask, (edge if side.left else 0, edge if side.top else 0, mask.width - edge if side.right
+                               else res_w, mask.height - edge if side.bottom else res_h))
         done = context.process(sub_job(job, init_images=crops, mask=mask, latent_mask=latent_mask,
                                        width=crops[0].width, height=crops[0].height, scale_by=None), stream=False)
         for i, output in enumerate(outputs):

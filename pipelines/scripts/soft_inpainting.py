@@ -29,7 +29,8 @@ class SoftInpaintingArgs:
         1.0, label="Schedule bias", ge=0, le=8, ui=(0, 8, 0.1), infotext="Soft inpainting schedule bias",
         help="Shifts when preservation of original content occurs during denoising.")
     mask_blend_scale: float = InputField(
-        0.5, label="Preservation strength", ge=0, le=8, ui=(0, 8, 0.05), infotext="Soft inpainting preservation strength",
+        0.5, label="Preservation strength", ge=0, le=8, ui=(0, 8, 0.05),
+        infotext="Soft inpainting preservation strength",
         help="How strongly partially masked content should be preserved.")
     inpaint_detail_preservation: float = InputField(
         4.0, label="Transition contrast boost", ge=1, le=32, ui=(1, 32, 0.5),

@@ -376,3 +376,33 @@ def test_a_request_may_use_another_checkpoint(api):
     assert requests.get(f"{api[0]}/options", timeout=10).json()["sd_model_checkpoint"] == model
     bad = post(api, "img2img", dict(body, override_settings={"sd_model_checkpoint": "nope.safetensors"}), 422)
     assert "sd_model_checkpoint" in json.dumps(bad)
+
+
+def test_options_are_a1111s_whole_set(api):
+    options = requests.get(f"{api[0]}/options", timeout=30).json()
+    assert options["send_seed"] is True and options["samples_format"] == "png" and options["jpeg_quality"] == 80
+    assert options["sd_model_checkpoint"] == "builtin:tiny" and options["face_restoration_model"] == "CodeFormer"
+    assert len(options) > 250
+    error = post(api, "options", {"samples_format": "bmp"}, 422)
+    assert "samples_format" in error["detail"] and "png, jpg, jpeg, webp" in error["detail"]
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "webp"])
+def test_jpg_and_webp_samples_keep_their_infotext(api, fmt):
+    import glob
+    import os
+    post(api, "options", {"samples_format": fmt})
+    try:
+        before = set(glob.glob(os.path.join(str(api[1]), "outputs", "img2img-images", "*", f"*.{fmt}")))
+        result = post(api, "img2img", dict(SMALL, init_images=[b64(noise_image(64, 64))], prompt="a cat, café",
+                                           save_images=True))
+        [path] = set(glob.glob(os.path.join(str(api[1]), "outputs", "img2img-images", "*", f"*.{fmt}"))) - before
+    finally:
+        post(api, "options", {"samples_format": "png"})
+    infotext = json.loads(result["info"])["infotexts"][0]
+    saved = Image.open(path)
+    assert saved.format == {"jpg": "JPEG", "webp": "WEBP"}[fmt]
+    with open(path, "rb") as f:
+        encoded = base64.b64encode(f.read()).decode()
+    read_back = post(api, "png-info", {"image": encoded})
+    assert read_back["info"] == infotext and read_back["parameters"]["Prompt"] == "a cat, café"
