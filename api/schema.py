@@ -39,8 +39,6 @@ class A1111Fields(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     sampler_index: Optional[str] = SAMPLER_INDEX_DEFAULT
-    restore_faces: Optional[bool] = None
-    tiling: Optional[bool] = None
     override_settings_restore_afterwards: bool = True
     refiner_checkpoint: Optional[str] = None
     refiner_switch_at: Optional[float] = None

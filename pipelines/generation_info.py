@@ -47,6 +47,8 @@ class Run:
     negative_text: str = ""
     conditioning: Optional["Conditioning"] = None
     params: dict = field(default_factory=dict)  # the infotext's pairs but Seed and Variation seed
+    tiling: bool = False  # the job's, else the setting
+    face_restorer: Optional[str] = None  # the face restoration model, when faces are restored
     soft_inpainting: Optional[Any] = None  # soft inpainting's settings, when on for a masked job
     soft_params: dict = field(default_factory=dict)  # its infotext pairs (before the mask's, as A1111)
     vae_path: Optional[Path] = None
@@ -66,6 +68,7 @@ def infotext_params(run: Run, model: LoadedModel) -> dict:
         "Schedule type": resolved_schedule(run.sampler, run.schedule),
         "CFG scale": number(job.cfg_scale),
         "Seed": None,
+        "Face restoration": run.face_restorer,
         "Size": f"{run.width}x{run.height}",
         "Model hash": model.hash,
         "Model": model.info.name,
@@ -80,6 +83,7 @@ def infotext_params(run: Run, model: LoadedModel) -> dict:
         "Clip skip": opts.CLIP_stop_at_last_layers if opts.CLIP_stop_at_last_layers > 1 else None,
         "ENSD": opts.eta_noise_seed_delta if uses_ensd(run) else None,
         "RNG": opts.randn_source if opts.randn_source != "GPU" else None,
+        "Tiling": True if run.tiling else None,
     }
     params.update(run.soft_params)
     params.update(run.prepared.mask_params)
@@ -141,7 +145,8 @@ def processed_info(run: Run, model: LoadedModel, infotexts: List[str]) -> dict:
         "seed": run.seed, "all_seeds": run.all_seeds, "subseed": run.subseed, "all_subseeds": run.all_subseeds,
         "subseed_strength": job.subseed_strength, "width": run.width, "height": run.height,
         "sampler_name": run.sampler.name, "cfg_scale": job.cfg_scale, "steps": job.steps,
-        "batch_size": run.batch_size, "restore_faces": False, "face_restoration_model": None,
+        "batch_size": run.batch_size, "restore_faces": run.face_restorer is not None,
+        "face_restoration_model": run.face_restorer,
         "sd_model_name": model.info.name, "sd_model_hash": model.hash,
         "sd_vae_name": vae_path.name if vae_path else None,
         "sd_vae_hash": model_hash(vae_path) if vae_path else None, "seed_resize_from_w": job.seed_resize_from_w,

@@ -84,6 +84,13 @@ class Options:
                                            help="enlarges init pictures before they are resized to W x H")
     ESRGAN_tile: int = InputField(192, label="Tile size for upscaler models", ge=0, le=2048, help="0: no tiling")
     ESRGAN_tile_overlap: int = InputField(8, label="Tile overlap for upscaler models", ge=0, le=256)
+    tiling: bool = InputField(False, label="Tiling", infotext="Tiling", help="produce a tileable picture")
+    face_restoration: bool = InputField(False, label="Restore faces", infotext="Face restoration",
+                                        help="restore faces in the results with a face restoration model")
+    face_restoration_model: str = InputField("CodeFormer", label="Face restoration model",
+                                             choices=("CodeFormer", "GFPGAN"), strict_choices=True)
+    code_former_weight: float = InputField(0.5, label="CodeFormer weight", ge=0, le=1,
+                                           help="0: the strongest effect, 1: the weakest")
     always_discard_next_to_last_sigma: bool = InputField(False, label="Always discard next-to-last sigma",
                                                          infotext="Discard penultimate sigma")
 
@@ -164,6 +171,10 @@ class Job:
                                           page=False, cli=False, help="empty: the setting s_noise")
     s_min_uncond: Optional[float] = InputField(None, label="NGMS", type=float, optional=True, ge=0, le=15,
                                                page=False, cli=False, help="empty: the setting s_min_uncond")
+    restore_faces: Optional[bool] = InputField(None, label="Restore faces", type=bool, optional=True,
+                                               ui_default=False, help="empty: the setting face_restoration")
+    tiling: Optional[bool] = InputField(None, label="Tiling", type=bool, optional=True, ui_default=False,
+                                        help="a picture whose edges continue each other; empty: the setting tiling")
     sampler_name: str = InputField("DPM++ 2M", label="Sampling method", choices=sampler_names, api_default=None,
                                    infotext="Sampler")
     scheduler: str = InputField("Automatic", label="Schedule type", choices=SCHEDULES, api_default=None,

@@ -2,6 +2,7 @@
 layout (loaded offline with the configs of `model_configs.py`), and hub ids where a network exists."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -11,6 +12,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
+
+import torch
 
 from .builtin_model import BUILTIN_PREFIX, BUILTIN_VARIANTS, cache_root, ensure_builtin
 
@@ -286,3 +289,21 @@ def free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def seamless(model: LoadedModel, enabled: bool):
+    """A1111's Tiling while the job runs: circular padding in every convolution of the UNet and the VAE, so that the
+    picture's edges continue each other."""
+    if not enabled:
+        yield
+        return
+    convs = [m for part in (model.pipe.unet, model.pipe.vae) for m in part.modules() if isinstance(m, torch.nn.Conv2d)]
+    before = [conv.padding_mode for conv in convs]
+    for conv in convs:
+        conv.padding_mode = "circular"
+    try:
+        yield
+    finally:
+        for conv, mode in zip(convs, before):
+            conv.padding_mode = mode

@@ -28,7 +28,7 @@ from .generation_info import (Run, add_before_version, add_network_params, add_s
 from .infotext import create_infotext
 from .job import Job, JobError, Options
 from .latents import decode_latents, encode_images, inpainting_conditioning, latent_preview, pil_to_tensor
-from .models import LoadedModel
+from .models import LoadedModel, seamless
 from .networks import Library, text_encoder_dims
 from .noise import ImageRNG, fixed_seed
 from .preparation import postprocess, prepare_images
@@ -80,7 +80,7 @@ class Img2ImgPipeline:
         self.count_steps(run)
         outputs = Outputs()
         # 5. Prompts: comments and extra-network tags out (they stay in the infotext), the VAE and LoRAs in
-        with self.networks_applied(run, emit) as used_loras:
+        with self.networks_applied(run, emit) as used_loras, seamless(self.model, run.tiling):
             # 6. Encode the prompts: conditioning for every step of A1111's prompt-editing schedule
             self.encode_prompt(run, used_loras)
             for n in range(job.n_iter):
@@ -129,7 +129,10 @@ class Img2ImgPipeline:
         noise_multiplier = opts.initial_noise_multiplier if job.initial_noise_multiplier is None \
             else job.initial_noise_multiplier
         settings = SamplerSettings.of(sampler, job, opts, self.model.is_sdxl)
+        restore = job.restore_faces if job.restore_faces is not None else opts.face_restoration
         return Run(job, opts, sampler, schedule, width, height, batch_size, noise_multiplier, settings,
+                   tiling=job.tiling if job.tiling is not None else opts.tiling,
+                   face_restorer=opts.face_restoration_model if restore else None,
                    soft_inpainting=soft, soft_params=soft_infotext(soft) if soft else {})
 
     def img2img_upscaler(self, opts: Options):

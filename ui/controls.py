@@ -58,6 +58,8 @@ def job_params(values: Dict[str, Any]) -> Dict[str, Any]:
     else:
         for name in SEED_EXTRAS:
             params.pop(name)
+    for name in ("restore_faces", "tiling"):  # unticked: the server's setting decides, as on A1111's page
+        params[name] = params.get(name) or None
     params["override_settings"] = dict(override_settings(values.get("override_settings")), sd_vae=values["sd_vae"],
                                        CLIP_stop_at_last_layers=int(values["clip_skip"]))
     return params

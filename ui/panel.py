@@ -36,6 +36,9 @@ def build_parameters(c: Dict[str, gr.components.Component], info: gr.Textbox) ->
     with gr.Row():
         c["n_iter"] = control("n_iter")
         c["batch_size"] = control("batch_size")
+    with gr.Row():  # unticked, the server's settings face_restoration and tiling decide
+        c["restore_faces"] = control("restore_faces", info=None)
+        c["tiling"] = control("tiling", info=None)
     c["cfg_scale"] = control("cfg_scale")
     c["denoising_strength"] = control("denoising_strength")
     steps_hint = gr.Markdown(steps_text(c["steps"].value, c["denoising_strength"].value), elem_id="steps_hint")

@@ -363,3 +363,28 @@ def test_unloaded_model_comes_back_for_the_next_job(services):
     assert done_of(services, job()).images and services.models.model is not None
     model = services.models.model
     assert services.models.reload() == model.info and services.models.model is not model
+
+
+def test_tiling_makes_the_model_seamless_for_the_job_only(services):
+    import torch
+
+    from pipelines.models import seamless
+    job = dict(init_images=[noise_image(64, 64)], width=64, height=64, steps=3, seed=4)
+    tiled = done_of(services, Job(**job, tiling=True))
+    plain = done_of(services, Job(**job))
+    assert "Tiling: True" in tiled.infotexts[0] and "Tiling" not in plain.infotexts[0]
+    assert not np.array_equal(pixels(tiled.images[0]), pixels(plain.images[0]))
+    model = services.models.model
+    convs = [m for m in model.pipe.vae.decoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert {c.padding_mode for c in convs} == {"zeros"}  # the job's tiling was taken out after it
+    # With it, the decoder sees the latents as a torus: shifting them shifts the picture, whose left and right
+    # edges continue each other as any two neighbouring columns do.
+    latents = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    vae = model.pipe.vae
+    with torch.no_grad(), seamless(model, True):
+        picture = vae.decode(latents.to(vae.dtype)).sample
+        shifted = vae.decode(torch.roll(latents, 3, dims=3).to(vae.dtype)).sample
+    torch.testing.assert_close(shifted, torch.roll(picture, 24, dims=3), atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        flat = vae.decode(torch.roll(latents, 3, dims=3).to(vae.dtype)).sample
+    assert (flat - torch.roll(picture, 24, dims=3)).abs().max() > 1e-2
