@@ -4,11 +4,13 @@ fill, only masked with padding 0) and the valid bounds, visible in `/openapi.jso
 fields. Unknown fields are ignored, as A1111 ignores them."""
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Dict, List, Optional, Tuple
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from pipelines import Job, Param, declared
+from pipelines import Job, Options, Param, declared, parse_generation_parameters
+from pipelines.scripts import ALWAYSON
 
 SAMPLER_INDEX_DEFAULT = "Euler"  # A1111's `sampler_index`, used when a request names no `sampler_name`
 
@@ -50,6 +52,8 @@ class A1111Fields(BaseModel):
     send_images: bool = True
     save_images: bool = False
     alwayson_scripts: Dict[str, Any] = Field(default_factory=dict)
+    infotext: Optional[str] = Field(default=None, description="parameters as an infotext (A1111 1.9+): they fill "
+                                                               "the fields the request does not set")
 
 
 GenerationRequest = create_model("GenerationRequest", __base__=A1111Fields, **declared_fields("all"))
@@ -88,4 +92,28 @@ def job_params(request: BaseModel) -> Dict[str, Any]:
     params.update(script_name=request.script_name, script_args=list(request.script_args),
                   alwayson_scripts=dict(request.alwayson_scripts))
     params["do_not_save_samples"] = params["do_not_save_grid"] = not request.save_images
+    return with_infotext(request, params, scopes) if request.infotext else params
+
+
+def with_infotext(request: BaseModel, params: Dict[str, Any], scopes) -> Dict[str, Any]:
+    """A1111's `apply_infotext`: the infotext's values for the job parameters the request leaves unset, its settings
+    (Clip skip, ENSD, RNG ...) as override_settings the request does not give, and soft inpainting's arguments."""
+    found = parse_generation_parameters(request.infotext)
+    params = dict(params)
+    for name, param in declared(Job).items():
+        if param.api in scopes and param.infotext in found and name not in request.model_fields_set:
+            with contextlib.suppress(ValueError):
+                params[name] = param.from_infotext(found[param.infotext])
+    overrides = dict(params.get("override_settings") or {})
+    for name, param in declared(Options).items():
+        if param.infotext in found and name not in overrides:
+            with contextlib.suppress(ValueError):
+                overrides[name] = param.from_infotext(found[param.infotext])
+    params["override_settings"] = overrides
+    soft = ALWAYSON["soft inpainting"]
+    alwayson = {title.lower() for title in params["alwayson_scripts"]}
+    if "Soft inpainting enabled" in found and soft.key() not in alwayson:
+        args = [p.from_infotext(found[p.infotext]) if p.infotext in found else p.default
+                for p in soft.params().values()]
+        params["alwayson_scripts"] = dict(params["alwayson_scripts"], **{soft.key(): {"args": args}})
     return params

@@ -107,6 +107,26 @@ class Param:
         elif self.type is dict and not isinstance(value, dict):
             raise ParamError(f"{title} must be an object, not {value!r}")
 
+    def from_infotext(self, text: Any) -> Any:
+        """A value as an infotext writes it ("20", "Euler a", "latent noise", "True") in this parameter's type; a
+        ValueError when it is not one."""
+        text = str(text).strip()
+        labels = [label.lower() for label in self.choice_list()]
+        if labels and (self.is_integer or self.type is bool):
+            if text.lower() not in labels:
+                raise ValueError(f"{text!r} is not one of {', '.join(self.choice_list())}")
+            index = labels.index(text.lower())
+            return bool(index) if self.type is bool else index
+        if self.type is bool:
+            return text.lower() == "true"
+        if self.is_integer:
+            return int(float(text))
+        if self.type is float:
+            return float(text)
+        if self.type is list:
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return text
+
     def convert(self, value: Any) -> Any:
         """A value from a form or a flag (a slider's float, a radio's index) in this parameter's type."""
         if value is None:

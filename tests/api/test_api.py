@@ -406,3 +406,16 @@ def test_jpg_and_webp_samples_keep_their_infotext(api, fmt):
         encoded = base64.b64encode(f.read()).decode()
     read_back = post(api, "png-info", {"image": encoded})
     assert read_back["info"] == infotext and read_back["parameters"]["Prompt"] == "a cat, café"
+
+
+def test_the_infotext_field_fills_what_the_request_leaves_unset(api):
+    infotext = ("a red fox\nNegative prompt: blurry\nSteps: 3, Sampler: Euler a, Schedule type: Karras, CFG scale: 5, "
+                "Seed: 42, Size: 64x64, Denoising strength: 0.5, Clip skip: 2, Mask blur: 6, "
+                "Masked content: latent noise, ENSD: 31337, Version: v1.10.1")
+    body = {"init_images": [b64(noise_image(64, 64))], "infotext": infotext, "steps": 2, "sampler_name": "DDIM"}
+    result = post(api, "img2img", body)
+    found = parse_generation_parameters(json.loads(result["info"])["infotexts"][0])
+    assert found["Prompt"] == "a red fox" and found["Negative prompt"] == "blurry"
+    assert found["Steps"] == "2" and found["Sampler"] == "DDIM"  # the request's own values win
+    assert found["Seed"] == "42" and found["CFG scale"] == "5" and found["Denoising strength"] == "0.5"
+    assert found["Clip skip"] == "2"  # a setting, as override_settings
