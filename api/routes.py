@@ -64,7 +64,8 @@ class Api:
         r.add_api_route("/unload-checkpoint", self.unload_checkpoint, methods=["POST"])
         r.add_api_route("/reload-checkpoint", self.reload_checkpoint, methods=["POST"])
         # What this project does not have yet, answered honestly as empty.
-        for path in ("/hypernetworks", "/face-restorers", "/realesrgan-models", "/extensions"):
+        r.add_api_route("/face-restorers", self.face_restorers, methods=["GET"])
+        for path in ("/hypernetworks", "/realesrgan-models", "/extensions"):
             r.add_api_route(path, lambda: [], methods=["GET"])
 
     # -- who is calling ----------------------------------------------------------------------------------------------
@@ -207,6 +208,9 @@ class Api:
     def upscalers(self):
         return [{"name": u.name, "model_name": u.model_name, "model_path": str(u.path) if u.path else None,
                  "model_url": None, "scale": u.scale} for u in self.services.upscalers.list()]
+
+    def face_restorers(self):
+        return [{"name": f.name, "cmd_dir": f.cmd_dir} for f in self.services.face_restorers.list()]
 
     def sd_models(self):
         models = []

@@ -23,6 +23,7 @@ from .choices import MaskedContent, ResizeMode
 from .conditioning import PromptEncoder, build_conditioning
 from .denoiser import MaskBlend
 from .events import Control, Done, Notice, Progress, Result
+from .face_restoration import FaceRestorers
 from .generation_info import (Run, add_before_version, add_network_params, add_sampling_params, infotext_params,
                               processed_info)
 from .infotext import create_infotext
@@ -63,9 +64,10 @@ def img2img_steps(steps: int, denoising_strength: float, fix_steps: bool) -> Tup
 
 class Img2ImgPipeline:
     def __init__(self, model: LoadedModel, options: Options, saver: Optional[ImageSaver] = None,
-                 library: Optional[Library] = None, upscalers: Optional[Upscalers] = None):
+                 library: Optional[Library] = None, upscalers: Optional[Upscalers] = None,
+                 face_restorers: Optional[FaceRestorers] = None):
         self.model, self.options, self.saver, self.library = model, options, saver, library
-        self.upscalers = upscalers
+        self.upscalers, self.face_restorers = upscalers, face_restorers
 
     @torch.inference_mode()
     def __call__(self, job: Job, control: Control, emit: Emit) -> Done:
@@ -109,9 +111,10 @@ class Img2ImgPipeline:
                     # 11. Decode
                     decoded = decode_latents(self.model, latents.to(self.model.dtype))
                     prepared = soft_overlays(run, sampling, latents)
-                # 12. Post-process, save and emit each picture
+                # 12. Post-process (faces, colours, the original outside the mask), save and emit each picture
                 for j, image in enumerate(decoded):
-                    self.save_and_emit(run, postprocess(image, prepared, j), seeds[j], subseeds[j], emit, outputs)
+                    image = postprocess(self.restore_faces(run, image), prepared, j)
+                    self.save_and_emit(run, image, seeds[j], subseeds[j], emit, outputs)
         # 13. Grid, and A1111's info for the API
         return self.finish(run, outputs)
 
@@ -130,6 +133,10 @@ class Img2ImgPipeline:
             else job.initial_noise_multiplier
         settings = SamplerSettings.of(sampler, job, opts, self.model.is_sdxl)
         restore = job.restore_faces if job.restore_faces is not None else opts.face_restoration
+        if restore:
+            if self.face_restorers is None:
+                raise JobError("restore_faces: this server has no face restoration models folder")
+            self.face_restorers.check(opts.face_restoration_model)
         return Run(job, opts, sampler, schedule, width, height, batch_size, noise_multiplier, settings,
                    tiling=job.tiling if job.tiling is not None else opts.tiling,
                    face_restorer=opts.face_restoration_model if restore else None,
@@ -259,6 +266,11 @@ class Img2ImgPipeline:
         return None
 
     # -- 12 and 13 -----------------------------------------------------------------------------------------------------
+
+    def restore_faces(self, run: Run, image: Image.Image) -> Image.Image:
+        if run.face_restorer is None:
+            return image
+        return self.face_restorers.restore(image, run.face_restorer, run.opts.code_former_weight)
 
     def save_and_emit(self, run: Run, image: Image.Image, seed: int, subseed: int, emit: Emit,
                       outputs: Outputs) -> None:

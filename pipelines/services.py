@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from .events import Done
+from .face_restoration import FaceRestorers
 from .job import Job
 from .job_queue import JobHandle, JobQueue
 from .model_manager import Folders, ModelManager, Placement
@@ -25,6 +26,7 @@ class Services:
     prompts: PromptTools
     settings: SettingsStore
     upscalers: Upscalers
+    face_restorers: FaceRestorers
 
     def update_settings(self, changes: Dict[str, Any]) -> None:
         """Check and apply settings (A1111's POST /options): an unknown `sd_vae` or a bad value raises a JobError,
@@ -58,6 +60,7 @@ def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), pla
     prompt_tools = PromptTools(StyleDatabase(folders.styles_file), models, settings)
     saver = ImageSaver(folders.outdir) if folders.outdir else None
     upscalers = Upscalers(folders.models_dir, models.device)
+    face_restorers = FaceRestorers(folders.models_dir, models.device)
 
     def prepare(job: Job) -> Job:
         job.validate()
@@ -67,7 +70,8 @@ def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), pla
     def run(handle: JobHandle) -> Done:
         def process(job: Job, emit) -> Done:
             with models.for_job(job, emit) as model:
-                pipeline = Img2ImgPipeline(model, settings.options(), saver, models.library, upscalers)
+                pipeline = Img2ImgPipeline(model, settings.options(), saver, models.library, upscalers,
+                                           face_restorers)
                 return pipeline(job, handle.control, emit)
 
         script = selected_script(handle.job)
@@ -78,4 +82,4 @@ def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), pla
                                 prompt_tools.apply_styles)
         return script.run(handle.job, context)
 
-    return Services(models, JobQueue(run, prepare), prompt_tools, settings, upscalers)
+    return Services(models, JobQueue(run, prepare), prompt_tools, settings, upscalers, face_restorers)

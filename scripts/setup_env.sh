@@ -24,8 +24,11 @@ install_if_changed() {  # $1: stamp name, rest: files whose content decides
     fi
     echo "Installing ${*:2}"
     # torch and torchvision came from TORCH_COMMAND: the pins in requirements.txt must not replace that build
-    for f in "${@:2}"; do python -m pip install -q -r <(grep -v -E '^(torch|torchvision)==' "$f"); done
+    for f in "${@:2}"; do
+      flags=(); [[ "$f" == *nodeps* ]] && flags=(--no-deps)
+      python -m pip install -q "${flags[@]}" -r <(grep -v -E '^(torch|torchvision)==' "$f")
+    done
     echo "$digest" > "$stamp"
   fi
 }
-install_if_changed runtime requirements.txt
+install_if_changed runtime requirements.txt requirements-nodeps.txt

@@ -15,6 +15,17 @@ def upscaler_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def face_models(tmp_path_factory):
+    """A GFPGAN restorer and facexlib's detection and parsing files at their real architectures (random weights,
+    made once a session: about 260 MB); link the folder into an A1111 models folder as GFPGAN/."""
+    from tests.helpers import write_facexlib_weights, write_gfpgan
+    folder = tmp_path_factory.mktemp("face-models")
+    write_gfpgan(folder / "GFPGANv1.4.safetensors")
+    write_facexlib_weights(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
 def services(outdir, upscaler_dir, tmp_path_factory):
     services = build_services("builtin:tiny", Folders(ckpt_dir=str(tmp_path_factory.mktemp("no-models")),
                                                       outdir=str(outdir), models_dir=str(upscaler_dir)))

@@ -169,3 +169,51 @@ def write_esrgan(path, scale=4, seed=0):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     return Path(path)
+
+
+def write_gfpgan(path, seed=0):
+    """A GFPGAN (v1 clean, 512) restorer with seeded random weights, in half precision to keep the file small."""
+    import torch
+    from safetensors.torch import save_file
+    from spandrel.architectures.GFPGAN import GFPGAN
+
+    torch.manual_seed(seed)
+    model = GFPGAN(out_size=512, num_style_feat=512, channel_multiplier=2, decoder_load_path=None, fix_decoder=False,
+                   num_mlp=8, input_is_latent=True, different_w=True, narrow=1, sft_half=True)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, str(path))
+    return Path(path)
+
+
+# Five landmarks of a frontal face, as offsets from the face's centre in units of its size (eyes, nose, mouth).
+FACE_TEMPLATE = ((-0.17, -0.1), (0.17, -0.1), (0.0, 0.05), (-0.13, 0.2), (0.13, 0.2))
+
+
+def write_facexlib_weights(folder, seed=0):
+    """facexlib's two files, at the real architectures (RetinaFace on ResNet-50, ParseNet): random weights, except
+    the detection heads, set so that exactly one face is found: only the largest anchors say "face", their boxes are
+    widened until any two overlap (non-maximum suppression keeps one), and the landmarks form a face around it."""
+    import torch
+    from facexlib.detection.retinaface import RetinaFace
+    from facexlib.parsing.parsenet import ParseNet
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    detector = RetinaFace(network_name="resnet50", half=False, device="cpu")
+    with torch.no_grad():
+        for level in range(3):
+            heads = (detector.ClassHead[level].conv1x1, detector.BboxHead[level].conv1x1,
+                     detector.LandmarkHead[level].conv1x1)
+            for head in heads:
+                head.weight.zero_()
+                head.bias.zero_()
+            face = 10.0 if level == 2 else -10.0  # of each location's two anchors, the larger one at the coarsest level
+            heads[0].bias.copy_(torch.tensor([10.0, -10.0, -face, face]))
+            heads[1].bias.copy_(torch.tensor([0.0, 0.0, 10.0, 10.0] * 2))  # size x e^(10 x 0.2): huge boxes
+            landmarks = [v / 0.1 for point in FACE_TEMPLATE for v in point]  # decoded with variance 0.1
+            heads[2].bias.copy_(torch.tensor(landmarks * 2))
+    torch.save({k: v.half() for k, v in detector.state_dict().items()}, folder / "detection_Resnet50_Final.pth")
+    parser = ParseNet(in_size=512, out_size=512, parsing_ch=19)
+    torch.save({k: v.half() for k, v in parser.state_dict().items()}, folder / "parsing_parsenet.pth")
+    return folder

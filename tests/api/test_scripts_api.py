@@ -14,9 +14,10 @@ from tests.server import app_server
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
+def api(tmp_path_factory, face_models):
     tmp = tmp_path_factory.mktemp("scripts-api")
     write_esrgan(tmp / "a1111-models" / "ESRGAN" / "tiny-esrgan.safetensors")
+    (tmp / "a1111-models" / "GFPGAN").symlink_to(face_models, target_is_directory=True)
     with app_server(str(tmp), "--api") as (url, _):
         yield url + "/sdapi/v1", tmp
 
@@ -157,6 +158,14 @@ def test_soft_inpainting_as_an_always_on_script(api):
     assert found["Soft inpainting enabled"] == "True" and found["Soft inpainting difference contrast"] == "2"
     error = post(api, "img2img", dict(body, alwayson_scripts={"soft inpainting": {"args": [True, 99]}}), 422)
     assert "mask_blend_power (Schedule bias) is 99" in error["detail"]
+
+
+def test_face_restorers_are_listed_and_a_missing_one_is_named(api):
+    restorers = requests.get(f"{api[0]}/face-restorers", timeout=30).json()
+    assert [r["name"] for r in restorers] == ["GFPGAN"] and restorers[0]["cmd_dir"].endswith("a1111-models/GFPGAN")
+    body = dict(SMALL, init_images=[b64(noise_image(64, 64))], restore_faces=True)
+    error = post(api, "img2img", body, 422)  # the setting face_restoration_model is CodeFormer by default
+    assert "CodeFormer needs its weights" in error["detail"] and "a1111-models/Codeformer" in error["detail"]
 
 
 def test_script_lists_and_their_arguments(api):
