@@ -53,7 +53,7 @@ class A1111Fields(BaseModel):
     save_images: bool = False
     alwayson_scripts: Dict[str, Any] = Field(default_factory=dict)
     infotext: Optional[str] = Field(
-        default=None, description="parameters as an infotext (A1111 1.9+): they fill the fields the request does not set")
+        default=None, description="parameters as an infotext (A1111 1.9+): they fill what the request does not set")
 
 
 GenerationRequest = create_model("GenerationRequest", __base__=A1111Fields, **declared_fields("all"))
