@@ -65,6 +65,8 @@ class ModelManager:
         self.checkpoint: Optional[CheckpointInfo] = None  # what is (or will be) loaded
         self.notices: List[str] = []
         self._lock = threading.Lock()  # held while a job runs or a model loads
+        self._holding = False  # a script runs: checkpoints its Jobs switch to stay until it ends
+        self._held_original: Optional[CheckpointInfo] = None  # the server's checkpoint, to load back then
         self.load(ckpt)
 
     # -- checkpoints ---------------------------------------------------------------------------------------------------
@@ -130,12 +132,31 @@ class ModelManager:
         for notice in self.notices:
             emit(Notice(notice))
         with self._lock:
+            if self._holding and self._held_original is not None and \
+                    not job.override_settings.get("sd_model_checkpoint"):
+                self._restore(self._held_original)  # a script's Job without a checkpoint of its own: the server's
+                self._held_original = None
             previous = self._switch_for(job, emit)
             try:
                 yield self.model or self._load(self.checkpoint)
             finally:
-                if previous is not None:
+                if previous is not None and not self._holding:
                     self._restore(previous)
+                elif previous is not None and self._held_original is None:
+                    self._held_original = previous
+
+    @contextlib.contextmanager
+    def holding_switches(self) -> Iterator[None]:
+        """While a script runs: a checkpoint its Jobs switch to stays loaded from one Job to the next (an X/Y/Z plot
+        loads each once), and the server's comes back when the script ends."""
+        self._holding, self._held_original = True, None
+        try:
+            yield
+        finally:
+            original, self._holding, self._held_original = self._held_original, False, None
+            if original is not None and (self.checkpoint is None or self.checkpoint.path != original.path):
+                with self._lock:
+                    self._restore(original)
 
     def _switch_for(self, job: Job, emit) -> Optional[CheckpointInfo]:
         wanted = job.override_settings.get("sd_model_checkpoint")

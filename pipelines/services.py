@@ -80,6 +80,7 @@ def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), pla
         options = settings.options().with_overrides(handle.job.override_settings)
         context = ScriptContext(process, handle.control, handle.emit, options, saver, upscalers,
                                 prompt_tools.apply_styles)
-        return script.run(handle.job, context)
+        with models.holding_switches():
+            return script.run(handle.job, context)
 
     return Services(models, JobQueue(run, prepare), prompt_tools, settings, upscalers, face_restorers)

@@ -56,10 +56,8 @@ class Script:
         return cls(args)
 
     def check(self, job: Job) -> None:
-        """Raise a JobError when the job cannot run with this script (checked when the job is submitted)."""
-
-    def run(self, job: Job, context: "ScriptContext") -> Done:
-        raise NotImplementedError
+        """Raise a JobError when the job cannot run with this script (checked when the job is submitted); a selectable
+        script adds `run(job, context) -> Done`, an always-on one hooks the pipeline's steps instead."""
 
 
 def _default(param: Param) -> Any:

@@ -89,3 +89,19 @@ def run_one(services, job):
     done = list(services.queue.submit(job, owner="soft"))[-1]
     assert isinstance(done, Done), getattr(done, "error", done)
     return done
+
+
+def test_an_xyz_checkpoint_axis_loads_each_checkpoint_once(services):
+    loads = []
+    load = services.models._load
+    services.models._load = lambda info: loads.append(info.title) or load(info)  # count the loads
+    try:
+        job = Job(init_images=[noise_image(64, 64)], width=64, height=64, steps=2, seed=1, script_name="x/y/z plot",
+                  script_args=[10, "builtin:tiny-inpainting, builtin:tiny", [], 4, "1, 2"])
+        done = list(services.queue.submit(job, owner="xyz"))[-1]
+    finally:
+        services.models._load = load
+    assert isinstance(done, Done), getattr(done, "error", done)
+    assert loads == ["builtin:tiny-inpainting", "builtin:tiny"]  # the costly axis outermost, each loaded once
+    assert services.models.title == "builtin:tiny"  # the server's model, loaded again after the script
+    assert len(done.images) == 1 and "X Type: Checkpoint name" in done.infotexts[0]
