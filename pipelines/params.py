@@ -117,8 +117,8 @@ class Param:
                 raise ValueError(f"{text!r} is not one of {', '.join(self.choice_list())}")
             index = labels.index(text.lower())
             return bool(index) if self.type is bool else index
-        if self.type is bool:
-            return text.lower() == "true"
+        if self.type is bool:  # "True", or a name standing for it ("Face restoration: GFPGAN")
+            return text.lower() not in ("false", "0", "none", "")
         if self.is_integer:
             return int(float(text))
         if self.type is float:

@@ -217,3 +217,16 @@ def write_facexlib_weights(folder, seed=0):
     parser = ParseNet(in_size=512, out_size=512, parsing_ch=19)
     torch.save({k: v.half() for k, v in parser.state_dict().items()}, folder / "parsing_parsenet.pth")
     return folder
+
+
+def write_codeformer(path, seed=0):
+    """A CodeFormer restorer (spandrel-extra-arches' architecture) with seeded random weights, in half precision."""
+    import torch
+    from safetensors.torch import save_file
+    from spandrel_extra_arches.architectures.CodeFormer import CodeFormer
+
+    torch.manual_seed(seed)
+    model = CodeFormer()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.half().contiguous() for k, v in model.state_dict().items()}, str(path))
+    return Path(path)

@@ -2,7 +2,7 @@
 back into Job parameters."""
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import gradio as gr
 
@@ -91,12 +91,13 @@ def override_settings(entries) -> Dict[str, Any]:
     return settings
 
 
-def pasted_values(infotext: str, names) -> list:
+def pasted_values(infotext: str, names, more: Optional[Dict[str, Param]] = None) -> list:
     """The page's values for the controls `names` from an infotext; what the text does not carry is left as it
-    is (a gr.update() that changes nothing)."""
+    is (a gr.update() that changes nothing). `more`: other controls' parameters by their names (a script's)."""
     found = parse_infotext(infotext)
     by_ui_name = {ui_name(n, p): p for params in (JOB_PARAMS, OPTION_PARAMS) for n, p in params.items()}
     by_ui_name["clip_skip"] = OPTION_PARAMS["CLIP_stop_at_last_layers"]
+    by_ui_name.update(more or {})
     return [pasted(by_ui_name[name], found) for name in names]
 
 
@@ -112,6 +113,6 @@ def pasted(param: Param, found: dict):
     try:
         if param.choice_list():
             return value if value in param.choice_list() else keep
-        return param.type(value) if param.type in (int, float) else value
+        return param.from_infotext(value)
     except (TypeError, ValueError):
         return keep

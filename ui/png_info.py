@@ -7,11 +7,14 @@ from pipelines.saving import read_infotext
 
 from .controls import pasted_overrides, pasted_values
 from .panel import UI_ONLY
+from .scripts import SOFT, control_name
 from .tabs import MODE_TABS
 
 PASTED = ["prompt", "negative_prompt", "seed", "sampler_name", "scheduler", "steps", "cfg_scale", "width", "height",
           "denoising_strength", "mask_blur", "mask_mode", "inpainting_fill", "inpaint_area",
           "inpaint_full_res_padding", "clip_skip"]
+
+SOFT_CONTROLS = {control_name(SOFT, name): param for name, param in SOFT.params().items()}  # soft inpainting's
 
 
 def build_png_info_tab(panel: dict, top_tabs: gr.Tabs) -> None:
@@ -33,9 +36,10 @@ def build_png_info_tab(panel: dict, top_tabs: gr.Tabs) -> None:
             if picture is not None:
                 moved = picture if tab.canvas == "image" else {"background": picture, "layers": [],
                                                                "composite": picture}
-            return (*pasted_values(infotext, PASTED), pasted_overrides(infotext), moved,
-                    gr.Tabs(selected="img2img_top"), gr.Tabs(selected=index), index, gr.update(visible=tab.inpaint))
+            values = pasted_values(infotext, PASTED + list(SOFT_CONTROLS), SOFT_CONTROLS)
+            return (*values, pasted_overrides(infotext), moved, gr.Tabs(selected="img2img_top"),
+                    gr.Tabs(selected=index), index, gr.update(visible=tab.inpaint))
 
-        button.click(paste, [text, image], [c[name] for name in PASTED] + [
+        button.click(paste, [text, image], [c[name] for name in PASTED + list(SOFT_CONTROLS)] + [
             c["override_settings"], c[tab.picture], top_tabs, panel["mode_tabs"], panel["mode"],
             panel["inpaint_group"]], **UI_ONLY)

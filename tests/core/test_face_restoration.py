@@ -46,3 +46,16 @@ def test_a_missing_facexlib_file_is_named_with_its_folder(tmp_path, face_models)
         restorers.check("GFPGAN")
     with pytest.raises(JobError, match="'RestoreFormer' is unknown"):
         restorers.check("RestoreFormer")
+
+
+def test_codeformer_restores_with_its_weight(tmp_path, face_models):
+    from tests.helpers import write_codeformer
+    write_codeformer(tmp_path / "Codeformer" / "codeformer-v0.1.0.safetensors")
+    for name in ("detection_Resnet50_Final.pth", "parsing_parsenet.pth"):
+        (tmp_path / "Codeformer" / name).symlink_to(face_models / name)
+    restorers = FaceRestorers(tmp_path)
+    assert [f.name for f in restorers.list()] == ["CodeFormer"]
+    source = noise_image(64, 64, seed=5)
+    restored = restorers.restore(source, "CodeFormer", codeformer_weight=0.5)
+    changed = np.abs(pixels(restored) - pixels(source)).max(axis=-1) > 0
+    assert restored.size == (64, 64) and 0.05 < changed.mean() < 0.95

@@ -194,7 +194,8 @@ def test_png_info_reads_a_picture_and_sends_its_parameters_to_inpaint(page, tmp_
     infotext = ("a red leather armchair\nNegative prompt: lowres\nSteps: 30, Sampler: Euler a, Schedule type: "
                 "Automatic, CFG scale: 7.5, Seed: 3405691582, Size: 512x768, Model hash: c6bbc15e32, "
                 "Denoising strength: 0.9, Mask blur: 8, Inpaint area: Only masked, Masked area padding: 48, "
-                "Masked content: fill, ENSD: 31337, RNG: CPU, Version: v1.10.1")
+                "Masked content: fill, Soft inpainting enabled: True, Soft inpainting schedule bias: 1.5, "
+                "ENSD: 31337, RNG: CPU, Version: v1.10.1")
     info = PngImagePlugin.PngInfo()
     info.add_text("parameters", infotext)
     path = tmp_path / "a1111.png"
@@ -215,6 +216,9 @@ def test_png_info_reads_a_picture_and_sends_its_parameters_to_inpaint(page, tmp_
     assert selected == "Inpaint"
     assert page.get_by_role("radio", name="Only masked").is_checked()
     assert page.get_by_role("radio", name="fill", exact=True).is_checked()
+    page.locator("#soft_inpainting").get_by_text("Soft inpainting").first.click()  # open its accordion
+    assert page.locator("#soft_inpainting_enabled input[type=checkbox]").is_checked()
+    assert page.locator("#soft_inpainting_mask_blend_power input[type=number]").first.input_value() == "1.5"
     overrides = page.locator("#override_settings")  # A1111's "Override settings": the infotext's settings
     assert "ENSD: 31337" in overrides.inner_text() and "RNG: CPU" in overrides.inner_text()
     screenshot(page, "png-info-sent-to-inpaint")
