@@ -100,9 +100,6 @@ class PromptsFromFile(Script):
             except ValueError as e:
                 context.notice(f"Error parsing line {line} as commandline: {e}; used as a prompt")
                 args = {"prompt": line}
-            for name in ("restore_faces", "tiling"):
-                if args.pop(name, False):
-                    context.notice(f"--{name} is not available on this server; ignored")
             if "sd_model" in args:
                 args["override_settings"] = dict(job.override_settings, sd_model_checkpoint=args.pop("sd_model"))
             for key, mine in (("prompt", job.prompt), ("negative_prompt", job.negative_prompt)):

@@ -33,7 +33,7 @@ def test_prompt_matrix_combinations_in_a1111s_order():
 def test_prompts_from_file_lines_parse_as_a1111s_options():
     assert parse_line('--prompt a red "big apple" --steps 3 --cfg_scale 4.5 --sampler_name "euler A"') == {
         "prompt": "a red big apple", "steps": 3, "cfg_scale": 4.5, "sampler_name": "Euler a"}
-    assert parse_line("--styles one,two --restore_faces true") == {"styles": ["one", "two"], "restore_faces": True}
+    assert parse_line("--styles one,two --tiling true") == {"styles": ["one", "two"], "tiling": True}
     with pytest.raises(ValueError, match="unknown commandline option: --colour"):
         parse_line("--colour red")
     with pytest.raises(ValueError, match="missing argument"):
