@@ -90,14 +90,15 @@ class OutpaintingMk2(Script):
         sides = [s for s in (_Side(left, left=True), _Side(right, right=True), _Side(up, top=True),
                              _Side(down, bottom=True)) if s.pixels > 0]
         batches, n = job.n_iter, job.batch_size
-        job = sub_job(job, mask_blur=a.mask_blur * 4, inpaint_full_res=False, inpainting_fill=MaskedContent.ORIGINAL,
-                      do_not_save_samples=True, do_not_save_grid=True, n_iter=1)
+        tiles_job = sub_job(job, mask_blur=a.mask_blur * 4, inpaint_full_res=False,
+                            inpainting_fill=MaskedContent.ORIGINAL, do_not_save_samples=True, do_not_save_grid=True,
+                            n_iter=1)
         context.job_count = batches * len(sides)
         pictures, first = [], None
         for _ in range(batches):
             current = [job.init_images[0]] * n
             for side in sides:
-                current, done = self.expand(job, context, current, side)
+                current, done = self.expand(tiles_job, context, current, side)
                 first = first or done
                 if context.interrupted:
                     break
@@ -143,16 +144,16 @@ class OutpaintingMk2(Script):
 
 
 def finish_outpainting(job: Job, context: ScriptContext, pictures: List[Image.Image], first) -> Done:
-    """Save and show the widened pictures (and their grid), A1111's result for the API."""
+    """Save (as the script's job says) and show the widened pictures and their grid; A1111's result for the API."""
     if first is None:
         return combined_done(None, [], [], [])
     infotext, seed = first.infotexts[0], first.seeds[0]
     for picture in pictures:
-        context.show(sub_job(job, do_not_save_samples=False), picture, infotext, seed)
+        context.show(job, picture, infotext, seed)
     images, grids = list(pictures), 0
     if len(pictures) > 1:
         grid = image_grid(pictures)
-        context.show(sub_job(job, do_not_save_samples=False, do_not_save_grid=False), grid, infotext, seed, grid=True)
+        context.show(job, grid, infotext, seed, grid=True)
         if context.options.return_grid:
             images, grids = [grid] + images, 1
     return combined_done(first, images, [infotext] * len(images), [seed] * len(images), context.interrupted, grids)
@@ -199,13 +200,13 @@ class PoorMansOutpainting(Script):
                 if not _within(t.x, row.y, t.width, row.height, inside)]
         masks = [t.image for g in grids[1:] for t in _outer_tiles(g, inside)]
         tile_masks, tile_latent_masks = masks[:len(work)], masks[len(work):]
-        job = sub_job(job, mask_blur=blur * 2, inpainting_fill=a.inpainting_fill, inpaint_full_res=False, n_iter=1,
-                      batch_size=1, do_not_save_samples=True, do_not_save_grid=True)
+        tiles_job = sub_job(job, mask_blur=blur * 2, inpainting_fill=a.inpainting_fill, inpaint_full_res=False,
+                            n_iter=1, batch_size=1, do_not_save_samples=True, do_not_save_grid=True)
         context.job_count = len(work)
         seed, first = job.seed, None
         for (_, _, tile), tile_mask, tile_latent in zip(work, tile_masks, tile_latent_masks):
-            done = context.process(sub_job(job, init_images=[tile.image], mask=tile_mask, latent_mask=tile_latent,
-                                           seed=seed, scale_by=None), stream=False)
+            done = context.process(sub_job(tiles_job, init_images=[tile.image], mask=tile_mask,
+                                           latent_mask=tile_latent, seed=seed, scale_by=None), stream=False)
             if context.interrupted or not done.images:
                 break
             first = first or done
@@ -214,7 +215,7 @@ class PoorMansOutpainting(Script):
         if first is None:
             return combined_done(None, [], [], [])
         combined = combine_grid(grids[0])
-        context.show(sub_job(job, do_not_save_samples=False), combined, first.infotexts[0], first.seeds[0])
+        context.show(job, combined, first.infotexts[0], first.seeds[0])
         return combined_done(first, [combined], first.infotexts[:1], first.seeds[:1], context.interrupted)
 
 

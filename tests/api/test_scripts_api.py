@@ -80,9 +80,17 @@ def test_loopback_feeds_each_picture_back_along_the_curve(api):
     assert loops[0]["Final denoising strength"] == "0.3" and loops[0]["Denoising curve"] == "Lazy"
 
 
+def saved(api):
+    return sorted((api[1] / "outputs").rglob("*.png")) if (api[1] / "outputs").exists() else []
+
+
 def test_outpainting_mk2_widens_to_a_multiple_of_64(api):
+    before = saved(api)
     images, info = img2img(api, "outpainting mk2", ["", 40, 8, ["left", "right"], 1.0, 0.05],
                            denoising_strength=0.8)
+    assert saved(api) == before  # save_images is false: nothing written
+    img2img(api, "outpainting mk2", ["", 40, 8, ["left"], 1.0, 0.05], save_images=True)
+    assert len(saved(api)) == len(before) + 1
     assert [i.size for i in images] == [(192, 64)]  # 64 + 2 x 40 rounded up to 192, 64 more on each side
     assert params(info["infotexts"][0])["Mask blur"] == "32"  # A1111 blurs 4 times the script's mask blur
 
