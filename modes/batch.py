@@ -325,7 +325,7 @@ class BatchRun:
             if isinstance(event, Progress):
                 yield FileProgress(started.index, started.total, rel, event)
             elif isinstance(event, Result):
-                path = item.outputs[event.index] if item.outputs else None
+                path = output_path(item, event.index)
                 if path is not None:
                     saves.append(writer.submit(save_output, event.image, path, event.infotext))
                 yield FileResult(started.index, rel, event, str(path) if path else event.path)
@@ -346,6 +346,16 @@ class BatchRun:
             tally.done.append(rel)
         if outcome is not None:
             yield outcome
+
+
+def output_path(item: BatchItem, index: int) -> Optional[Path]:
+    """Where a picture's `index`-th result goes: its planned name, then (a script's further pictures and grids)
+    `<stem>-<n>.png` beside it."""
+    if not item.outputs:
+        return None
+    if index < len(item.outputs):
+        return item.outputs[index]
+    return item.outputs[0].parent / f"{item.rel.stem}-{index + 1}.png"
 
 
 def save_output(image, path: Path, infotext: str) -> None:

@@ -87,6 +87,17 @@ def test_one_mask_for_every_picture_and_numbered_outputs_for_a_batch(services, t
         "dogs/004-1.png", "dogs/004-2.png"]
 
 
+def test_a_script_runs_on_each_picture_and_its_further_pictures_are_numbered(services, tmp_path):
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_tree(src, 2)
+    summary, _ = run_batch(services, input_dir=str(src), output_dir=str(out),
+                           params=dict(FAST, script_name="Loopback", script_args=[2, 0.5, "Linear", "None"]))
+    assert len(summary.done) == 2
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "001-2.png", "001-3.png", "001.png", "cats/002-2.png", "cats/002-3.png", "cats/002.png"]  # loops, then grid
+    assert "Denoising curve: Linear" in load_image(str(out / "001-2.png")).info["parameters"]
+
+
 def test_missing_masks_corrupt_and_text_files_are_skipped_with_reasons(services, tmp_path):
     src, masks, out = tmp_path / "in", tmp_path / "masks", tmp_path / "out"
     src.mkdir()
