@@ -41,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the only folders batch may read and write from the browser (default: inputs/ and "
                              "outputs/ of this project)")
     parser.add_argument("--hide-ui-dir-config", action="store_true", help="no folder fields in the browser")
+    parser.add_argument("--forwarded-allow-ips", default=None, metavar="IP[,IP2]",
+                        help="reverse proxies whose X-Forwarded-For names the client (default: none is trusted)")
     memory = parser.add_mutually_exclusive_group()
     memory.add_argument("--medvram", action="store_true", help="move whole models to the GPU only while they run")
     memory.add_argument("--lowvram", action="store_true", help="move each layer to the GPU only while it runs")
@@ -133,7 +135,9 @@ def main(argv=None) -> int:
         if not args.gradio_auth and not (args.nowebui and args.api_auth):
             print("WARNING: --listen without --gradio-auth: anyone on the network can use this server, see every "
                   "generated picture and fill the GPU queue. Add --gradio-auth user:password.", flush=True)
-    uvicorn.run(app, host=host, port=args.port, log_level="warning")
+    # A client's address is its identity for the API: X-Forwarded-For counts only from a proxy named on purpose.
+    uvicorn.run(app, host=host, port=args.port, log_level="warning", proxy_headers=bool(args.forwarded_allow_ips),
+                forwarded_allow_ips=args.forwarded_allow_ips or None)
     services.close()
     return 0
 
