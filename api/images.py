@@ -1,20 +1,17 @@
 """Pictures in and out of the API: base64 (with or without a `data:image/...;base64,` prefix), and http(s) URLs only
-when the settings allow them and never toward a private address."""
+when the settings allow them and never toward a private address (fetch.py)."""
 from __future__ import annotations
 
 import base64
 import binascii
 import io
-import ipaddress
-import socket
 from typing import Optional
-from urllib.parse import urlparse
 
 from PIL import Image, PngImagePlugin
 
 from pipelines import ImageInputError, load_image
 
-MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+from .fetch import fetch_url
 
 
 def decode_image(data: str, what: str, allow_urls: bool = False) -> Image.Image:
@@ -35,32 +32,6 @@ def decode_image(data: str, what: str, allow_urls: bool = False) -> Image.Image:
     if not raw:
         raise ImageInputError(f"{what} is not valid base64: it decodes to nothing")
     return load_image(raw, what)
-
-
-def fetch_url(url: str, what: str, allowed: bool) -> bytes:
-    if not allowed:
-        raise ImageInputError(f"{what}: http(s) URLs are refused on this server (the setting api_enable_requests "
-                              "allows them)")
-    host = urlparse(url).hostname
-    if not host:
-        raise ImageInputError(f"{what}: {url!r} has no host")
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError as e:
-        raise ImageInputError(f"{what}: cannot resolve {host}: {e}") from None
-    private = [a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global]
-    if private:
-        raise ImageInputError(f"{what}: {host} resolves to a private address ({private[0]}): refused")
-    import requests
-    try:
-        with requests.get(url, timeout=30, stream=True, allow_redirects=False) as response:
-            response.raise_for_status()
-            data = response.raw.read(MAX_DOWNLOAD_BYTES + 1, decode_content=True)
-    except requests.RequestException as e:
-        raise ImageInputError(f"{what}: could not download {url}: {e}") from None
-    if len(data) > MAX_DOWNLOAD_BYTES:
-        raise ImageInputError(f"{what}: {url} is larger than {MAX_DOWNLOAD_BYTES} bytes")
-    return data
 
 
 def encode_image(image: Image.Image) -> str:
