@@ -41,6 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the only folders batch may read and write from the browser (default: inputs/ and "
                              "outputs/ of this project)")
     parser.add_argument("--hide-ui-dir-config", action="store_true", help="no folder fields in the browser")
+    parser.add_argument("--max-body-mb", type=int, default=50,
+                        help="the largest request body (an API request, an upload) in MB, default 50")
     parser.add_argument("--forwarded-allow-ips", default=None, metavar="IP[,IP2]",
                         help="reverse proxies whose X-Forwarded-For names the client (default: none is trusted)")
     memory = parser.add_mutually_exclusive_group()
@@ -94,7 +96,8 @@ def build_app(services, args: argparse.Namespace):
         ui_auth = list(parse_credentials(args.gradio_auth).items()) if args.gradio_auth else None
         app = gr.mount_gradio_app(app, blocks, path="/", auth=ui_auth, head=KEYS_JS, css=CSS,
                                   auth_message="Log in to the img2img server")
-    return app
+    from api.limits import BodyLimit
+    return BodyLimit(app, args.max_body_mb * 1024 * 1024)
 
 
 def quiet_libraries() -> None:

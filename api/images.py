@@ -10,16 +10,17 @@ from typing import Optional
 from PIL import Image, PngImagePlugin
 
 from pipelines import ImageInputError, load_image
+from pipelines.imageops import PixelBudget
 
 from .fetch import fetch_url
 
 
-def decode_image(data: str, what: str, allow_urls: bool = False) -> Image.Image:
+def decode_image(data: str, what: str, allow_urls: bool = False, budget: Optional[PixelBudget] = None) -> Image.Image:
     """A picture from an API string; ImageInputError names `what` (e.g. "init_images[0]") and the problem."""
     if not isinstance(data, str) or not data:
         raise ImageInputError(f"{what} is empty")
     if data.startswith(("http://", "https://")):
-        return load_image(fetch_url(data, what, allow_urls), what)
+        return load_image(fetch_url(data, what, allow_urls), what, budget)
     if data.startswith("data:image/"):
         try:
             data = data.split(";", 1)[1].split(",", 1)[1]
@@ -31,7 +32,7 @@ def decode_image(data: str, what: str, allow_urls: bool = False) -> Image.Image:
         raise ImageInputError(f"{what} is not valid base64: {e}") from None
     if not raw:
         raise ImageInputError(f"{what} is not valid base64: it decodes to nothing")
-    return load_image(raw, what)
+    return load_image(raw, what, budget)
 
 
 def encode_image(image: Image.Image) -> str:
@@ -45,5 +46,6 @@ def encode_image(image: Image.Image) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def optional_image(data: Optional[str], what: str, allow_urls: bool) -> Optional[Image.Image]:
-    return None if data is None or data == "" else decode_image(data, what, allow_urls)
+def optional_image(data: Optional[str], what: str, allow_urls: bool,
+                   budget: Optional[PixelBudget] = None) -> Optional[Image.Image]:
+    return None if data is None or data == "" else decode_image(data, what, allow_urls, budget)

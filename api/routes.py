@@ -20,6 +20,7 @@ from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from pipelines import (SCHEDULES, Done, Failed, ImageInputError, Job, JobError, ModelLoadError, Services,
                        parse_generation_parameters)
 from pipelines.models import known_hash
+from pipelines.imageops import PixelBudget
 from pipelines.noise import fixed_seed
 from pipelines.samplers import SAMPLERS, Sampler
 from pipelines.saving import read_infotext
@@ -88,17 +89,16 @@ class Api:
         allow_urls = bool(self.services.settings.get("api_enable_requests"))
         if not req.init_images:
             raise HTTPException(404, "Init image not found")
+        if req.masks is not None and len(req.masks) != len(req.init_images):
+            raise HTTPException(422, f"masks: {len(req.masks)} masks for {len(req.init_images)} init images "
+                                     "(one mask per init image)")
+        budget = PixelBudget()  # all of the request's pictures together, checked before each is decoded
         try:
-            images = [decode_image(d, f"init_images[{i}]", allow_urls) for i, d in enumerate(req.init_images)]
-            if req.masks is not None:
-                if len(req.masks) != len(images):
-                    raise HTTPException(422, f"masks: {len(req.masks)} masks for {len(images)} init images "
-                                             "(one mask per init image)")
-                masks = [optional_image(d, f"masks[{i}]", allow_urls) for i, d in enumerate(req.masks)]
-            else:
-                masks = None
-            mask = optional_image(req.mask, "mask", allow_urls)
-            latent_mask = optional_image(req.latent_mask, "latent_mask", allow_urls)
+            images = [decode_image(d, f"init_images[{i}]", allow_urls, budget) for i, d in enumerate(req.init_images)]
+            masks = None if req.masks is None else [optional_image(d, f"masks[{i}]", allow_urls, budget)
+                                                    for i, d in enumerate(req.masks)]
+            mask = optional_image(req.mask, "mask", allow_urls, budget)
+            latent_mask = optional_image(req.latent_mask, "latent_mask", allow_urls, budget)
         except ImageInputError as e:
             raise HTTPException(422, str(e)) from None
         params = dict(job_params(req), latent_mask=latent_mask)

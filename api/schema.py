@@ -13,6 +13,7 @@ from pipelines import Job, Options, Param, declared, parse_generation_parameters
 from pipelines.scripts import ALWAYSON
 
 SAMPLER_INDEX_DEFAULT = "Euler"  # A1111's `sampler_index`, used when a request names no `sampler_name`
+MAX_PICTURES_PER_REQUEST = 64  # init images (the largest batch), and as many masks
 
 
 def api_type(param: Param) -> Any:
@@ -29,7 +30,8 @@ def api_field(param: Param) -> Tuple[Any, Any]:
     default = int(default) if param.is_integer and default is not None else default
     if isinstance(default, (list, dict)):
         return api_type(param), Field(default_factory=lambda: type(default)(default), description=description)
-    return api_type(param), Field(default=default, ge=low, le=high, description=description)
+    return api_type(param), Field(default=default, ge=low, le=high, max_length=param.max_length,
+                                  description=description)
 
 
 def declared_fields(scope: str) -> Dict[str, Tuple[Any, Any]]:
@@ -61,10 +63,11 @@ Img2ImgFields = create_model("Img2ImgFields", __base__=GenerationRequest, **decl
 
 
 class Img2ImgRequest(Img2ImgFields):
-    init_images: Optional[List[str]] = None
+    init_images: Optional[List[str]] = Field(default=None, max_length=MAX_PICTURES_PER_REQUEST)
     image_cfg_scale: Optional[float] = None
     mask: Optional[str] = None
-    masks: Optional[List[str]] = Field(default=None, description="one mask per init image (beyond A1111)")
+    masks: Optional[List[str]] = Field(default=None, max_length=MAX_PICTURES_PER_REQUEST,
+                                       description="one mask per init image (beyond A1111)")
     latent_mask: Optional[str] = None
     include_init_images: bool = False
 

@@ -36,8 +36,22 @@ def fix_image(image: Image.Image) -> Image.Image:
     return image
 
 
-def load_image(source: ImageSource, what: str = "image") -> Image.Image:
-    """Open a picture from a PIL image, raw bytes or a path, fully decoded and fixed; errors name `what`."""
+class PixelBudget:
+    """The pixels one request may decode in all pictures: each is charged from its header, before it is decoded."""
+
+    def __init__(self, pixels: int = MAX_IMAGE_PIXELS):
+        self.total = self.left = pixels
+
+    def charge(self, width: int, height: int, what: str) -> None:
+        if width * height > self.left:
+            raise ImageInputError(f"{what} ({width}x{height}) would pass the {self.total} pixels one request may "
+                                  "carry in all its pictures")
+        self.left -= width * height
+
+
+def load_image(source: ImageSource, what: str = "image", budget: Optional[PixelBudget] = None) -> Image.Image:
+    """Open a picture from a PIL image, raw bytes or a path, fully decoded and fixed; errors name `what`. Its size
+    is checked (and charged to `budget`) from its header, before it is decoded."""
     if isinstance(source, Image.Image):
         return fix_image(source)
     try:
@@ -48,6 +62,8 @@ def load_image(source: ImageSource, what: str = "image") -> Image.Image:
         width, height = image.size
         if width * height > MAX_IMAGE_PIXELS:
             raise ImageInputError(f"{what} is too large: {width}x{height} pixels (at most {MAX_IMAGE_PIXELS} pixels)")
+        if budget is not None:
+            budget.charge(width, height, what)
         image.load()
     except ImageInputError:
         raise

@@ -16,6 +16,9 @@ from .saving import SaveFormat
 from .samplers import SCHEDULES, UnknownSamplerError, sampler_names, split_sampler_and_schedule
 
 MIN_SIZE, MAX_SIZE = 64, 2048
+MAX_SEED = 2 ** 32 - 1  # A1111's seeds: -1 (random) or 0 .. 2^32 - 1
+MAX_PROMPT = 20000  # characters: longer prompts only hold the GPU
+MAX_PICTURES = 1000  # n_iter x batch_size of one job
 SAVE_FORMATS = ("png", "jpg", "jpeg", "webp")
 
 
@@ -131,8 +134,8 @@ class Job:
     alwayson_scripts: Dict[str, Any] = field(default_factory=dict)  # {"soft inpainting": {"args": [...]}}
     extra_generation_params: Dict[str, Any] = field(default_factory=dict)  # infotext pairs a script adds
     color_correction_source: Optional[Image.Image] = None  # what colour correction matches, if not the init picture
-    prompt: str = InputField("", label="Prompt", infotext="Prompt")
-    negative_prompt: str = InputField("", label="Negative prompt", infotext="Negative prompt")
+    prompt: str = InputField("", label="Prompt", max_length=MAX_PROMPT, infotext="Prompt")
+    negative_prompt: str = InputField("", label="Negative prompt", max_length=MAX_PROMPT, infotext="Negative prompt")
     resize_mode: int = InputField(ResizeMode.JUST_RESIZE, label="Resize mode", api="img2img")
     width: int = InputField(512, label="Width", ge=MIN_SIZE, le=MAX_SIZE, ui=(64, 2048, 8), infotext="Size-1")
     height: int = InputField(512, label="Height", ge=MIN_SIZE, le=MAX_SIZE, ui=(64, 2048, 8), infotext="Size-2")
@@ -182,14 +185,14 @@ class Job:
     steps: int = InputField(20, label="Sampling steps", ge=1, le=1000, ui=(1, 150, 1), api_default=50,
                             infotext="Steps")
     cfg_scale: float = InputField(7.0, label="CFG Scale", ge=0, le=100, ui=(1, 30, 0.5), infotext="CFG scale")
-    seed: int = InputField(-1, label="Seed", help="-1: a random seed", infotext="Seed")
-    subseed: int = InputField(-1, label="Variation seed")
+    seed: int = InputField(-1, label="Seed", ge=-1, le=MAX_SEED, help="-1: a random seed", infotext="Seed")
+    subseed: int = InputField(-1, label="Variation seed", ge=-1, le=MAX_SEED)
     subseed_strength: float = InputField(0.0, label="Variation strength", ge=0, le=1, ui=(0, 1, 0.01))
     seed_resize_from_h: int = InputField(-1, label="Resize seed from height", ge=-1, le=MAX_SIZE, ui=(0, 2048, 8),
                                          ui_default=0, help="0 or -1: off")
     seed_resize_from_w: int = InputField(-1, label="Resize seed from width", ge=-1, le=MAX_SIZE, ui=(0, 2048, 8),
                                          ui_default=0, help="0 or -1: off")
-    n_iter: int = InputField(1, label="Batch count", ge=1, le=10000, ui=(1, 100, 1))
+    n_iter: int = InputField(1, label="Batch count", ge=1, le=MAX_PICTURES, ui=(1, 100, 1))
     batch_size: int = InputField(1, label="Batch size", ge=1, le=64, ui=(1, 8, 1))
     styles: List[str] = InputField([], label="Styles", api_default=None, help="names from styles.csv, in order")
     override_settings: Dict[str, Any] = InputField({}, label="Override settings", api_default=None, page=False,
@@ -218,6 +221,9 @@ class Job:
         except ParamError as e:
             raise JobError(str(e)) from None
         self._check_pictures()
+        if self.n_iter * self.batch_size > MAX_PICTURES:
+            raise JobError(f"n_iter x batch_size is {self.n_iter * self.batch_size}: a job makes at most "
+                           f"{MAX_PICTURES} pictures")
         width, height = self.target_size()
         for name, value in (("width", width), ("height", height)):
             if not MIN_SIZE <= value <= MAX_SIZE:

@@ -35,6 +35,7 @@ class Param:
     strict_choices: bool = False  # a value outside fixed word choices is an error
     choices_from: Optional[str] = None  # a list the server knows ("upscalers", "checkpoints", ...), read when shown
     page: bool = True  # a control on the page's shared panel
+    max_length: Optional[int] = None  # the longest text (or list) allowed
     ui: Optional[Tuple[float, float, float]] = None  # the page's slider: minimum, maximum, step
     ui_default: Any = SAME  # the page's starting value where "not set" shows as a value (a slider has no None)
     ui_name: Optional[str] = None  # the page's (and gradio_client's) name where it differs from the field's
@@ -97,6 +98,8 @@ class Param:
             if (low is not None and value < low) or (high is not None and value > high):
                 raise ParamError(f"{title} is {value}: it must be between {low} and {high}")
             return
+        if self.max_length is not None and isinstance(value, (str, list)) and len(value) > self.max_length:
+            raise ParamError(f"{title} is {len(value)} long: at most {self.max_length} is allowed")
         if self.type is str:
             if not isinstance(value, str):
                 raise ParamError(f"{title} must be a string, not {value!r}")

@@ -216,11 +216,11 @@ def prompt_schedule(prompt: str, steps: int) -> List[Tuple[int, str]]:
     steps = max(1, steps)
     try:
         nodes = _ScheduleParser(prompt).parse()
-    except _Unparsable:
+        found = {steps}
+        _collect_steps(nodes, steps, found)
+        return [(step, _text_at(nodes, step, steps)) for step in sorted(found)]
+    except (_Unparsable, RecursionError):  # brackets nested past Python's stack: plain text too
         return [(steps, prompt)]
-    found = {steps}
-    _collect_steps(nodes, steps, found)
-    return [(step, _text_at(nodes, step, steps)) for step in sorted(found)]
 
 
 # ---------------------------------------------------------------------------------------------------------------------

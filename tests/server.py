@@ -34,6 +34,8 @@ def app_server(tmp_dir, *flags, timeout=120):
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *defaults, *flags], cwd=ROOT,
                                    stdout=log, stderr=subprocess.STDOUT)
+        with open(os.path.join(tmp_dir, f"server-{port}.pid"), "w") as pid_file:  # for tests that read /proc
+            pid_file.write(str(process.pid))
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + timeout

@@ -13,8 +13,13 @@ from tests.server import app_server
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lan-api")
-    with app_server(str(tmp), "--api") as (url, _):
-        yield url + "/sdapi/v1", tmp
+    with app_server(str(tmp), "--api", "--max-body-mb", "8") as (url, log):
+        yield url + "/sdapi/v1", tmp, int(open(log.replace(".log", ".pid")).read())
+
+
+def server_rss_mb(api) -> float:
+    with open(f"/proc/{api[2]}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
 
 
 def test_a_forwarded_header_does_not_change_who_the_caller_is(api):
@@ -97,3 +102,51 @@ def test_an_allowed_url_is_fetched_from_the_address_that_was_checked(monkeypatch
     monkeypatch.setattr(fetch, "download", download)
     assert fetch.fetch_url("http://images.invalid/a/b.png?x=1", "init_images[0]", True) == b"bytes"
     assert seen == {"address": "93.184.216.34", "host": "images.invalid", "path": "/a/b.png?x=1"}
+
+
+def big_png(width, height):
+    import io
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 90, 160)).save(buffer, format="PNG")
+    return b64_bytes(buffer.getvalue())
+
+
+def b64_bytes(data):
+    import base64
+    return base64.b64encode(data).decode()
+
+
+def test_huge_pictures_are_refused_before_they_are_decoded(api):
+    picture = big_png(6000, 6000)  # 36 megapixels, a small file
+    before = server_rss_mb(api)
+    error = post(api, "img2img", dict(SMALL, init_images=[picture] * 4, batch_size=4), 422)
+    assert "init_images[1] (6000x6000) would pass the 67108864 pixels one request may carry" in error["detail"]
+    assert server_rss_mb(api) - before < 400  # one picture decoded, not four
+    error = post(api, "img2img", dict(SMALL, init_images=[b64(noise_image(64, 64))] * 65), 422)
+    assert "init_images" in error["detail"] and "64" in error["detail"]
+
+
+def test_request_bodies_past_the_cap_are_refused(api):
+    response = requests.post(f"{api[0]}/img2img", data=b"{" + b" " * (9 * 1024 * 1024) + b"}",
+                             headers={"Content-Type": "application/json"}, timeout=60)
+    assert response.status_code == 413 and "limit of 8 MB" in response.json()["detail"]
+    assert len(post(api, "img2img", dict(SMALL, init_images=[b64(noise_image(64, 64))]))["images"]) == 1
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"seed": 2 ** 70}, "seed: Input should be less than or equal to 4294967295"),
+    ({"subseed": -5}, "subseed: Input should be greater than or equal to -1"),
+    ({"prompt": "x" * 20001}, "prompt: String should have at most 20000 characters"),
+    ({"n_iter": 100, "batch_size": 64}, "n_iter x batch_size is 6400: a job makes at most 1000 pictures"),
+    ({"seed_resize_from_w": 1000000}, "seed_resize_from_w: Input should be less than or equal to 2048"),
+    ({"override_settings": {"sd_model_checkpoint": {"a": 1}}}, "sd_model_checkpoint"),
+])
+def test_out_of_bounds_values_are_a_422_naming_the_field(api, body, words):
+    error = post(api, "img2img", dict(SMALL, init_images=[b64(noise_image(64, 64))], **body), 422)
+    assert words in error["detail"]
+
+
+def test_a_prompt_of_nested_brackets_is_plain_text(api):
+    result = post(api, "img2img", dict(SMALL, init_images=[b64(noise_image(64, 64))], prompt="[" * 5000))
+    assert len(result["images"]) == 1
