@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the only folders batch may read and write from the browser (default: inputs/ and "
                              "outputs/ of this project)")
     parser.add_argument("--hide-ui-dir-config", action="store_true", help="no folder fields in the browser")
+    parser.add_argument("--max-queued-per-user", type=int, default=8,
+                        help="jobs one user (or browser, or address) may have waiting; past it: 429")
+    parser.add_argument("--max-queued", type=int, default=64, help="jobs waiting in all; past it: 503")
     parser.add_argument("--max-body-mb", type=int, default=50,
                         help="the largest request body (an API request, an upload) in MB, default 50")
     parser.add_argument("--forwarded-allow-ips", default=None, metavar="IP[,IP2]",
@@ -64,9 +67,11 @@ def parse_credentials(text: str) -> dict:
 
 def build_services(args: argparse.Namespace, settings):
     from pipelines import Placement, build_services
+    from pipelines.job_queue import QueueLimits
     offload = "model" if args.medvram else "sequential" if args.lowvram else None
     return build_services(args.ckpt or settings.get("sd_model_checkpoint"), cli.folders(args),
-                          Placement(args.device, not args.no_half, not args.no_half_vae, offload), settings)
+                          Placement(args.device, not args.no_half, not args.no_half_vae, offload), settings,
+                          QueueLimits(args.max_queued_per_user, args.max_queued))
 
 
 def build_app(services, args: argparse.Namespace):

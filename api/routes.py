@@ -128,7 +128,8 @@ class Api:
         for event in self.services.queue.submit(job, owner):
             pass
         if isinstance(event, Failed):
-            raise HTTPException(422 if event.invalid else 500, event.error)
+            status = {"owner": 429, "server": 503}.get(event.busy, 422 if event.invalid else 500)
+            raise HTTPException(status, event.error)
         return event
 
     @staticmethod

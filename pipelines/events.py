@@ -48,6 +48,7 @@ class Result:
 class Failed:
     error: str
     invalid: bool = False  # the job itself was bad (a client error), not the run
+    busy: str = ""  # refused for the queue's limits: "owner" (theirs is full) or "server" (the whole queue is)
 
 
 @dataclass

@@ -1,14 +1,17 @@
 """The job queue: jobs submitted by owners (a browser session, an API user, a batch), run one at a time on a worker
-thread, in the order they came. The queue is the one owner of running jobs: progress, interrupt and skip are asked of
-it by owner, and reach only that owner's jobs."""
+thread, served round-robin across owners (one owner's fifty jobs do not starve another's one), each owner's in the
+order they came, within limits per owner and in all. The queue is the one owner of running jobs: progress, interrupt
+and skip are asked of it by owner, and reach only that owner's jobs."""
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
 import time
 import traceback
-from typing import Callable, Dict, Iterator, List, Optional
+from dataclasses import dataclass
+from typing import Callable, Deque, Dict, Iterator, List, Optional
 
 from .events import FINAL, Control, Done, Event, Failed, Progress, Queued
 from .imageops import ImageInputError
@@ -20,6 +23,12 @@ from .samplers import UnknownSamplerError
 
 log = logging.getLogger(__name__)
 CLIENT_ERRORS = (JobError, ImageInputError, UnknownSamplerError, UnknownStyleError)
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    per_owner: int = 8  # jobs one owner may have waiting (--max-queued-per-user)
+    total: int = 64  # jobs waiting in all (--max-queued)
 
 
 class JobHandle:
@@ -64,9 +73,11 @@ class JobQueue:
     """Runs each job with `runner(handle) -> Done` on one worker thread; `prepare(job)` checks a job (and applies
     its styles) when it is submitted, so that a bad job fails at once."""
 
-    def __init__(self, runner: Callable[[JobHandle], Done], prepare: Callable[[Job], Job]):
-        self.runner, self.prepare = runner, prepare
-        self._waiting: List[JobHandle] = []
+    def __init__(self, runner: Callable[[JobHandle], Done], prepare: Callable[[Job], Job],
+                 limits: QueueLimits = QueueLimits()):
+        self.runner, self.prepare, self.limits = runner, prepare, limits
+        self._waiting: Dict[Optional[str], Deque[JobHandle]] = {}  # per owner, in the order they came
+        self._turns: Deque[Optional[str]] = collections.deque()  # owners with waiting jobs, the next one first
         self._live: Dict[Optional[str], List[JobHandle]] = {}  # owner -> handles waiting or running
         self._lock = threading.Condition()
         self._current: Optional[JobHandle] = None
@@ -85,14 +96,47 @@ class JobQueue:
             return handle
         handle = JobHandle(job, owner, control)
         with self._lock:
-            if self._closed:
-                handle.emit(Failed("the server is shutting down"))
+            refusal = self._refusal(owner)
+            if refusal is not None:
+                handle.emit(refusal)
                 return handle
-            ahead = len(self._waiting) + (1 if self._current is not None else 0)
-            self._waiting.append(handle)
+            if owner not in self._waiting:
+                self._waiting[owner] = collections.deque()
+                self._turns.append(owner)
+            self._waiting[owner].append(handle)
             self._live.setdefault(owner, []).append(handle)
+            ahead = self._positions()[handle]
             self._lock.notify()
         handle.emit(Queued(ahead))
+        return handle
+
+    def _refusal(self, owner: Optional[str]) -> Optional[Failed]:
+        if self._closed:
+            return Failed("the server is shutting down")
+        mine = len(self._waiting.get(owner, ()))
+        if mine >= self.limits.per_owner:
+            return Failed(f"you have {mine} jobs waiting, the most one user may queue; wait for them to finish",
+                          busy="owner")
+        if sum(len(q) for q in self._waiting.values()) >= self.limits.total:
+            return Failed(f"the server's queue is full ({self.limits.total} jobs waiting); try again later",
+                          busy="server")
+        return None
+
+    def _positions(self) -> Dict[JobHandle, int]:
+        """Each waiting job's number of jobs ahead of it: round by round, the next job of each owner in turn."""
+        queues = [list(self._waiting[owner]) for owner in self._turns]
+        order = [q[k] for k in range(max(map(len, queues), default=0)) for q in queues if k < len(q)]
+        running = 1 if self._current is not None else 0
+        return {handle: running + i for i, handle in enumerate(order)}
+
+    def _next(self) -> JobHandle:
+        """The job whose turn it is; its owner goes to the back of the round."""
+        owner = self._turns.popleft()
+        handle = self._waiting[owner].popleft()
+        if self._waiting[owner]:
+            self._turns.append(owner)
+        else:
+            del self._waiting[owner]
         return handle
 
     def run(self, job: Job, owner: Optional[str] = None) -> Iterator[Event]:
@@ -126,7 +170,9 @@ class JobQueue:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            waiting, self._waiting = self._waiting, []
+            waiting = [handle for queue in self._waiting.values() for handle in queue]
+            self._waiting.clear()
+            self._turns.clear()
             self._lock.notify_all()
         for handle in waiting:
             self._finish(handle, Failed("the server is shutting down"))
@@ -141,11 +187,11 @@ class JobQueue:
                     self._lock.wait()
                 if self._closed:
                     return
-                handle = self._current = self._waiting.pop(0)
+                handle = self._current = self._next()
                 handle.running = True
                 handle.report.started = time.time()
-                for position, waiting in enumerate(self._waiting):
-                    waiting.emit(Queued(position + 1))
+                for waiting, position in self._positions().items():
+                    waiting.emit(Queued(position))
             try:
                 self._finish(handle, self._run_one(handle))
             finally:

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 from .events import Done
 from .face_restoration import FaceRestorers
 from .job import Job
-from .job_queue import JobHandle, JobQueue
+from .job_queue import JobHandle, JobQueue, QueueLimits
 from .model_manager import Folders, ModelManager, Placement
 from .pipeline import Img2ImgPipeline
 from .prompt_tools import PromptTools
@@ -53,7 +53,7 @@ class Services:
 
 
 def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), placement: Placement = Placement(),
-                   settings: Optional[SettingsStore] = None) -> Services:
+                   settings: Optional[SettingsStore] = None, limits: QueueLimits = QueueLimits()) -> Services:
     """Load the model (ModelLoadError when it does not load) and start the queue's worker."""
     settings = settings or SettingsStore()
     models = ModelManager(ckpt, folders, placement)
@@ -83,4 +83,4 @@ def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), pla
         with models.holding_switches():
             return script.run(handle.job, context)
 
-    return Services(models, JobQueue(run, prepare), prompt_tools, settings, upscalers, face_restorers)
+    return Services(models, JobQueue(run, prepare, limits), prompt_tools, settings, upscalers, face_restorers)
