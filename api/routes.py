@@ -3,6 +3,7 @@ response shapes. Jobs queue with the page's; each caller (its API user, else its
 and sees and interrupts only its own."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from starlette.concurrency import run_in_threadpool
 
 from pipelines import (SCHEDULES, Done, Failed, ImageInputError, Job, JobError, ModelLoadError, Services,
                        parse_generation_parameters)
@@ -85,7 +87,20 @@ class Api:
 
     # -- generation --------------------------------------------------------------------------------------------------
 
-    def img2img(self, req: Img2ImgRequest, request: Request):
+    # The generation routes wait for their jobs without holding a thread (they poll on the event loop), so that
+    # however many wait, progress, interrupt, options and the page are answered by the thread pool at once.
+
+    async def img2img(self, req: Img2ImgRequest, request: Request):
+        jobs = await run_in_threadpool(self.img2img_jobs, req)
+        dones = [await self.run(request, job) for job in jobs]
+        parameters = req.model_dump()
+        if not req.include_init_images:
+            parameters.update(init_images=None, mask=None, masks=None)
+        return await run_in_threadpool(self.response, dones, parameters, req.send_images)
+
+    def img2img_jobs(self, req: Img2ImgRequest) -> List[Job]:
+        """The request's pictures decoded (within its pixel budget) and its Jobs: one, or one per (picture, mask)
+        pair, seeds continuing from one to the next."""
         allow_urls = bool(self.services.settings.get("api_enable_requests"))
         if not req.init_images:
             raise HTTPException(404, "Init image not found")
@@ -103,30 +118,32 @@ class Api:
             raise HTTPException(422, str(e)) from None
         params = dict(job_params(req), latent_mask=latent_mask)
         if masks is None:
-            jobs = [Job(init_images=images, mask=mask, **params)]
-        else:  # one job per (picture, mask) pair, seeds continuing from one to the next
-            seed, per_job = fixed_seed(req.seed), req.n_iter * req.batch_size
-            jobs = [Job(init_images=[image], mask=m, **dict(params, seed=seed + i * per_job))
-                    for i, (image, m) in enumerate(zip(images, masks))]
-        dones = [self.run(request.state.owner, job) for job in jobs]
-        parameters = req.model_dump()
-        if not req.include_init_images:
-            parameters.update(init_images=None, mask=None, masks=None)
-        return self.response(dones, parameters, req.send_images)
+            return [Job(init_images=images, mask=mask, **params)]
+        seed, per_job = fixed_seed(req.seed), req.n_iter * req.batch_size
+        return [Job(init_images=[image], mask=m, **dict(params, seed=seed + i * per_job))
+                for i, (image, m) in enumerate(zip(images, masks))]
 
-    def txt2img(self, req: Txt2ImgRequest, request: Request):
+    async def txt2img(self, req: Txt2ImgRequest, request: Request):
         try:
             script = find_script(req.script_name)
         except JobError as e:
             raise HTTPException(422, str(e)) from None
         if script is not None and script.img2img_only:
             raise HTTPException(422, f"script {req.script_name!r} not found: it is an img2img script")
-        done = self.run(request.state.owner, Job(**job_params(req)))
-        return self.response([done], req.model_dump(), req.send_images)
+        done = await self.run(request, Job(**job_params(req)))
+        return await run_in_threadpool(self.response, [done], req.model_dump(), req.send_images)
 
-    def run(self, owner: str, job: Job) -> Done:
-        for event in self.services.queue.submit(job, owner):
-            pass
+    async def run(self, request: Request, job: Job) -> Done:
+        """Queue the job as the caller's and wait for it; a caller who goes away interrupts it within a second."""
+        handle = await run_in_threadpool(self.services.queue.submit, job, request.state.owner)
+        checked = time.monotonic()
+        while not handle.finished.is_set():
+            await asyncio.sleep(0.05)
+            if time.monotonic() - checked > 0.5:
+                checked = time.monotonic()
+                if await request.is_disconnected():
+                    handle.control.interrupted.set()
+        event = handle.result
         if isinstance(event, Failed):
             status = {"owner": 429, "server": 503}.get(event.busy, 422 if event.invalid else 500)
             raise HTTPException(status, event.error)

@@ -201,7 +201,8 @@ class JobQueue:
     def _run_one(self, handle: JobHandle) -> Event:
         """The job's Done, or a Failed that says why (a bad job is the client's error, anything else the run's)."""
         if handle.control.interrupted.is_set():
-            return Failed("interrupted before it started")
+            # as A1111 answers an interrupted job: done, with no pictures
+            return Done(images=[], infotexts=[], seeds=[], subseeds=[], info={"infotexts": []}, interrupted=True)
         try:
             return self.runner(handle)
         except CLIENT_ERRORS as e:

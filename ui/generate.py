@@ -52,6 +52,13 @@ class Generation:
 
     def single(self, job, owner: Optional[str]):
         handle = self.services.queue.submit(job, owner)
+        try:
+            yield from self.stream(handle)
+        finally:  # the page closed, or its request was cancelled: the job stops too
+            if not handle.finished.is_set():
+                handle.control.interrupted.set()
+
+    def stream(self, handle):
         gallery, infotexts, preview, info = [], [], None, ""
         for event in handle:
             status = None
@@ -97,7 +104,14 @@ class Generation:
             run = BatchRun(self.services, settings, params, owner)
         except (BatchPathError, JobError) as e:
             raise gr.Error(str(e)) from None
-        yield from self.stream_batch(run)
+        finished = False
+        try:
+            for shown_now in self.stream_batch(run):
+                yield shown_now
+            finished = True
+        finally:  # the page went away mid-batch: the batch stops
+            if not finished:
+                run.interrupt()
 
     def stream_batch(self, run: BatchRun):
         limit = int(self.services.settings.get("img2img_batch_show_results_limit", 32))

@@ -150,3 +150,67 @@ def test_out_of_bounds_values_are_a_422_naming_the_field(api, body, words):
 def test_a_prompt_of_nested_brackets_is_plain_text(api):
     result = post(api, "img2img", dict(SMALL, init_images=[b64(noise_image(64, 64))], prompt="[" * 5000))
     assert len(result["images"]) == 1
+
+
+@pytest.fixture(scope="module")
+def roomy_api(tmp_path_factory):
+    """A server whose one loopback user may queue many jobs (as many users together would)."""
+    tmp = tmp_path_factory.mktemp("lan-api-roomy")
+    with app_server(str(tmp), "--api", "--max-queued-per-user", "60") as (url, log):
+        yield url + "/sdapi/v1", tmp, int(open(log.replace(".log", ".pid")).read())
+
+
+LONG = dict(SMALL, width=256, height=256, steps=150, denoising_strength=1.0)
+
+
+def test_progress_and_interrupt_answer_at_once_behind_45_waiting_requests(roomy_api):
+    url = roomy_api[0]
+    body = dict(LONG, init_images=[b64(noise_image(64, 64))])
+    answers = []
+    senders = [threading.Thread(target=lambda: answers.append(requests.post(f"{url}/img2img", json=body,
+                                                                            timeout=600).status_code))
+               for _ in range(46)]
+    for sender in senders:
+        sender.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = requests.get(f"{url}/progress", timeout=10).json()
+            if state["state"]["sampling_steps"] and "45 ahead" in (state["textinfo"] or "") or \
+                    len([1 for s in senders if s.is_alive()]) == 46 and state["state"]["sampling_steps"]:
+                break
+            time.sleep(0.2)
+        timings = []
+        for route, method in (("progress", requests.get), ("options", requests.get), ("progress", requests.get)):
+            start = time.monotonic()
+            assert method(f"{url}/{route}", timeout=10).status_code == 200
+            timings.append(time.monotonic() - start)
+        start = time.monotonic()
+        assert requests.post(f"{url}/interrupt", timeout=10).status_code == 200
+        timings.append(time.monotonic() - start)
+        assert max(timings) < 1.0, timings
+    finally:
+        requests.post(f"{url}/interrupt", timeout=10)
+        for sender in senders:
+            sender.join(300)
+    assert len(answers) == 46 and set(answers) <= {200}
+
+
+def test_a_caller_who_goes_away_stops_its_job(roomy_api):
+    import socket as socket_module
+    import json as json_module
+    url = roomy_api[0]
+    body = json_module.dumps(dict(LONG, init_images=[b64(noise_image(64, 64))])).encode()
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    client = socket_module.create_connection((host, int(port)))
+    client.sendall(b"POST /sdapi/v1/img2img HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not requests.get(f"{url}/progress", timeout=10).json()["state"][
+            "sampling_steps"]:
+        time.sleep(0.2)
+    client.close()  # the caller is gone
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and requests.get(f"{url}/progress", timeout=10).json()["state"]["job_count"]:
+        time.sleep(0.2)
+    assert requests.get(f"{url}/progress", timeout=10).json()["state"]["job_count"] == 0
