@@ -100,7 +100,10 @@ def build_app(services, args: argparse.Namespace):
         blocks.queue(default_concurrency_limit=16, max_size=args.queue_size)
         ui_auth = list(parse_credentials(args.gradio_auth).items()) if args.gradio_auth else None
         app = gr.mount_gradio_app(app, blocks, path="/", auth=ui_auth, head=KEYS_JS, css=CSS,
-                                  auth_message="Log in to the img2img server")
+                                  auth_message="Log in to the img2img server", max_file_size=f"{args.max_body_mb}mb")
+        # Gradio checks that a file input lies in its upload cache only once it counts as launched, which a mounted
+        # Blocks never does: without this, an input could name any file on the server and read it back.
+        blocks.has_launched = True
     from api.limits import BodyLimit
     return BodyLimit(app, args.max_body_mb * 1024 * 1024)
 

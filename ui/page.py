@@ -55,7 +55,8 @@ class Page:
 
     def build(self) -> gr.Blocks:
         models = self.services.models
-        with gr.Blocks(title="img2img") as blocks:
+        # uploads older than a day are deleted every hour (A1111 never cleans its temporary folder)
+        with gr.Blocks(title="img2img", delete_cache=(3600, 86400)) as blocks:
             for notice in models.notices:
                 gr.Markdown(f"**Note:** {notice}", elem_id="notice")
             top: Components = {}

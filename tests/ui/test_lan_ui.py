@@ -35,3 +35,28 @@ def test_a_closed_page_stops_its_job(browser, server, tmp_path):
     generate_and_wait(other, server[1], timeout=60, sampling=False)  # not behind the closed page's 150 steps
     assert time.monotonic() - start < 60
     other.context.close()
+
+
+def gradio_call(url, endpoint, overrides):
+    """Call a gradio endpoint over raw HTTP, every parameter at its default but `overrides`; the event stream."""
+    import requests
+    info = requests.get(f"{url}/gradio_api/info", timeout=30).json()["named_endpoints"][f"/{endpoint}"]
+    data = [overrides.get(p["parameter_name"], p["parameter_default"] if p["parameter_has_default"] else None)
+            for p in info["parameters"]]
+    event = requests.post(f"{url}/gradio_api/call/{endpoint}", json={"data": data}, timeout=30).json()["event_id"]
+    return requests.get(f"{url}/gradio_api/call/{endpoint}/{event}", timeout=120).text
+
+
+def test_a_file_input_cannot_name_a_file_on_the_server(server, tmp_path):
+    """An image input given as {"path": <any server file>} must not be read: only uploads are."""
+    from PIL import Image, PngImagePlugin
+    secret = tmp_path / "secret.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", "someone else's prompt")
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(secret, pnginfo=info)
+    trick = {"path": str(secret), "meta": {"_type": "gradio.FileData"}}
+    stream = gradio_call(server[0], "img2img", {"init_img": trick, "steps": 2, "width": 64, "height": 64,
+                                                "denoising_strength": 0})
+    assert "event: error" in stream and "event: complete" not in stream
+    stream = gradio_call(server[0], "batch", {"batch_files": [trick], "steps": 2, "width": 64, "height": 64})
+    assert "event: error" in stream and "event: complete" not in stream
