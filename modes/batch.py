@@ -58,6 +58,12 @@ def list_images(input_dir: Path, exclude: Optional[Path] = None) -> List[Path]:
     return sorted(found, key=natural_key)
 
 
+def inside(path: Path, real_root: Path) -> bool:
+    """Whether `path`, links resolved, lies in the (resolved) folder."""
+    real = path.resolve()
+    return real == real_root or real_root in real.parents
+
+
 @dataclass
 class BatchSettings:
     input_dir: str = ""
@@ -327,7 +333,7 @@ class BatchRun:
             elif isinstance(event, Result):
                 path = output_path(item, event.index)
                 if path is not None:
-                    saves.append(writer.submit(save_output, event.image, path, event.infotext))
+                    saves.append(writer.submit(save_output, event.image, path, event.infotext, self.plan.output_dir))
                 yield FileResult(started.index, rel, event, str(path) if path else event.path)
             elif isinstance(event, Failed):
                 outcome = FileFailed(rel, event.error)
@@ -358,6 +364,9 @@ def output_path(item: BatchItem, index: int) -> Optional[Path]:
     return item.outputs[0].parent / f"{item.rel.stem}-{index + 1}.png"
 
 
-def save_output(image, path: Path, infotext: str) -> None:
+def save_output(image, path: Path, infotext: str, root: Path) -> None:
+    """Write one output; a sub-folder that links out of the output folder is refused before anything is made."""
+    if not inside(path.parent, root.resolve()):
+        raise BatchPathError(f"{path.parent} leads outside the output folder {root}")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_png(image, path, infotext)

@@ -233,3 +233,14 @@ def test_uploaded_files_run_in_order_with_the_usual_saving_and_a_bad_one_skipped
     saved = [e.path for e in events if type(e).__name__ == "FileResult"]
     assert len(saved) == 2 and all(os.path.dirname(os.path.dirname(p)).startswith(str(outdir)) for p in saved)
     assert parse_generation_parameters(Image.open(saved[1]).info["parameters"])["Seed"] == "5"
+
+
+def test_a_linked_sub_folder_of_the_output_is_not_written_through(services, tmp_path):
+    src, out, elsewhere = tmp_path / "in", tmp_path / "out", tmp_path / "elsewhere"
+    make_tree(src, 2)  # 001.png and cats/002.jpg
+    elsewhere.mkdir()
+    out.mkdir()
+    (out / "cats").symlink_to(elsewhere, target_is_directory=True)  # a sub-folder of the output leading outside
+    summary, _ = run_batch(services, input_dir=str(src), output_dir=str(out))
+    assert summary.done == ["001.png"] and "leads outside the output folder" in summary.failed["cats/002.jpg"]
+    assert list(elsewhere.iterdir()) == []  # nothing written there
