@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the only folders batch may read and write from the browser (default: inputs/ and "
                              "outputs/ of this project)")
     parser.add_argument("--hide-ui-dir-config", action="store_true", help="no folder fields in the browser")
+    parser.add_argument("--admins", default=None, metavar="USER[,USER2]",
+                        help="logged-in users who may change server-wide settings (the checkpoint, URL fetching, "
+                             "paths), see and stop every job; without logins, this machine's own browser is admin")
     parser.add_argument("--max-queued-per-user", type=int, default=8,
                         help="jobs one user (or browser, or address) may have waiting; past it: 429")
     parser.add_argument("--max-queued", type=int, default=64, help="jobs waiting in all; past it: 503")
@@ -77,28 +80,32 @@ def build_services(args: argparse.Namespace, settings):
 def build_app(services, args: argparse.Namespace):
     from fastapi import FastAPI
 
-    app = FastAPI(title="img2img webui", docs_url="/docs")
+    # /docs and /openapi.json are served by the API, behind its credentials
+    app = FastAPI(title="img2img webui", docs_url=None, redoc_url=None, openapi_url=None)
+    admins = {name.strip() for name in (args.admins or "").split(",") if name.strip()}
 
     @app.get("/health")
     def health():
-        return {"status": "ok", "model": services.models.title}
+        return {"status": "ok"}
 
     if args.api or args.nowebui:
         from api import mount_api
         # Without --api-auth, a login set for the UI guards the API too: no side door around the password.
         api_auth = args.api_auth or args.gradio_auth
         flags = {k: ("<hidden>" if k.endswith("_auth") and v else v) for k, v in vars(args).items()}  # no passwords
-        mount_api(app, services, flags, parse_credentials(api_auth) if api_auth else None)
+        mount_api(app, services, flags, parse_credentials(api_auth) if api_auth else None, admins)
     if not args.nowebui:
         import gradio as gr
 
         from ui import CSS, KEYS_JS, build_page
         roots = [r.strip() for r in args.batch_roots.split(",") if r.strip()] if args.batch_roots else \
             [os.path.join(PROJECT_DIR, "inputs"), os.path.join(PROJECT_DIR, "outputs")]
-        blocks = build_page(services, roots, args.hide_ui_dir_config)
+        blocks = build_page(services, roots, args.hide_ui_dir_config, admins, bool(args.gradio_auth or args.api_auth))
         # A bounded queue: past it, Gradio answers that the server is busy instead of piling work up.
         blocks.queue(default_concurrency_limit=16, max_size=args.queue_size)
-        ui_auth = list(parse_credentials(args.gradio_auth).items()) if args.gradio_auth else None
+        # Without --gradio-auth, the API's users log in to the page: --api-auth never leaves the page open.
+        page_auth = args.gradio_auth or args.api_auth
+        ui_auth = list(parse_credentials(page_auth).items()) if page_auth else None
         app = gr.mount_gradio_app(app, blocks, path="/", auth=ui_auth, head=KEYS_JS, css=CSS,
                                   auth_message="Log in to the img2img server", max_file_size=f"{args.max_body_mb}mb")
         # Gradio checks that a file input lies in its upload cache only once it counts as launched, which a mounted

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +27,7 @@ from pipelines.imageops import PixelBudget
 from pipelines.noise import fixed_seed
 from pipelines.samplers import SAMPLERS, Sampler
 from pipelines.saving import read_infotext
+from pipelines.settings import admin_only
 
 from .images import decode_image, encode_image, optional_image
 from .script_info import find_script, script_info, script_lists
@@ -33,11 +35,13 @@ from .schema import Img2ImgRequest, PngInfoRequest, Txt2ImgRequest, job_params
 
 log = logging.getLogger(__name__)
 PREFIX = "/sdapi/v1"
+LOOPBACK = ("127.0.0.1", "::1")
 
 
 class Api:
-    def __init__(self, services: Services, cmd_flags: Dict[str, Any], auth: Optional[Dict[str, str]] = None):
-        self.services, self.cmd_flags, self.auth = services, cmd_flags, auth
+    def __init__(self, services: Services, cmd_flags: Dict[str, Any], auth: Optional[Dict[str, str]] = None,
+                 admins: frozenset = frozenset()):
+        self.services, self.cmd_flags, self.auth, self.admins = services, cmd_flags, auth, admins
         self.router = APIRouter(prefix=PREFIX, dependencies=[Depends(self.caller)])
         r = self.router
         r.add_api_route("/img2img", self.img2img, methods=["POST"])
@@ -81,8 +85,11 @@ class Api:
             if expected is None or not secrets.compare_digest(credentials.password.encode(), expected.encode()):
                 raise HTTPException(401, "Incorrect username or password", headers={"WWW-Authenticate": "Basic"})
             request.state.owner = "api:" + credentials.username
+            request.state.admin = credentials.username in self.admins
         else:
-            request.state.owner = "api:" + (request.client.host if request.client else "?")
+            host = request.client.host if request.client else "?"
+            request.state.owner = "api:" + host
+            request.state.admin = host in LOOPBACK  # no logins: the machine's own clients are its admin
         return request.state.owner
 
     # -- generation --------------------------------------------------------------------------------------------------
@@ -204,7 +211,10 @@ class Api:
     def get_options(self):
         return self.services.setting_values()
 
-    def set_options(self, changes: Dict[str, Any] = Body(...)):
+    def set_options(self, request: Request, changes: Dict[str, Any] = Body(...)):
+        refused = admin_only(changes)
+        if refused and not request.state.admin:
+            raise HTTPException(403, f"only an admin may change {', '.join(refused)} (they apply to everyone)")
         try:
             self.services.update_settings(changes)
         except ModelLoadError as e:
@@ -323,10 +333,16 @@ def _error(status: int, error: str, detail: Any, body: Any, errors: Any, headers
 
 
 def mount_api(app: FastAPI, services: Services, cmd_flags: Dict[str, Any],
-              auth: Optional[Dict[str, str]] = None) -> Api:
-    """Add the routes to `app`, with A1111's error shape `{error, detail, body, errors}` on them."""
-    api = Api(services, cmd_flags, auth)
+              auth: Optional[Dict[str, str]] = None, admins=frozenset()) -> Api:
+    """Add the routes to `app`, with A1111's error shape `{error, detail, body, errors}` on them, and `/docs` and
+    `/openapi.json` behind the API's credentials."""
+    api = Api(services, cmd_flags, auth, frozenset(admins))
     app.include_router(api.router)
+    docs = APIRouter(dependencies=[Depends(api.caller)])
+    docs.add_api_route("/openapi.json", lambda: JSONResponse(app.openapi()), methods=["GET"], include_in_schema=False)
+    docs.add_api_route("/docs", lambda: get_swagger_ui_html(openapi_url="/openapi.json", title="img2img API"),
+                       methods=["GET"], include_in_schema=False)
+    app.include_router(docs)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException):

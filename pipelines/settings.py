@@ -28,6 +28,17 @@ def a1111_defaults() -> Dict[str, Any]:
         return json.load(f)
 
 
+# Settings that change the server for everyone beyond pictures: only an admin may set them (A1111's restricted
+# options, URL fetching, the server's checkpoint).
+ADMIN_ONLY = {"api_enable_requests", "api_forbid_local_requests", "api_useragent", "sd_model_checkpoint", "temp_dir",
+              "samples_filename_pattern", "directories_filename_pattern", "grid_zip_filename_pattern"}
+
+
+def admin_only(keys) -> list:
+    """The keys among `keys` that only an admin may change (the output paths too)."""
+    return [k for k in keys if k in ADMIN_ONLY or k.startswith("outdir_") or k == "outdir_samples"]
+
+
 class SettingsStore:
     def __init__(self, path: Optional[str] = None):
         self.path = path

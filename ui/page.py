@@ -7,7 +7,7 @@ session sees, and can interrupt, only its own job; a job waiting behind someone 
 from __future__ import annotations
 
 import logging
-from typing import Dict, Sequence
+from typing import Dict, Iterable, Optional, Sequence
 
 import gradio as gr
 
@@ -48,8 +48,9 @@ OUTPUT_HEIGHT = 512
 class Page:
     """Builds the Blocks over the services."""
 
-    def __init__(self, services: Services, batch_roots: Sequence[str] = (), hide_dir_config: bool = False):
-        self.services = services
+    def __init__(self, services: Services, batch_roots: Sequence[str] = (), hide_dir_config: bool = False,
+                 admins: Iterable[str] = (), logins: bool = False):
+        self.services, self.admins, self.logins = services, set(admins), logins
         self.batch_options = dict(roots=list(batch_roots), hidden=hide_dir_config)
         self.generation = Generation(services, batch_roots, hide_dir_config)
 
@@ -81,7 +82,16 @@ class Page:
                           None, [checkpoint, top["sd_vae"], panel["components"]["styles"]], **UI_ONLY)
         return blocks
 
-    def load_checkpoint(self, title: str):
+    def is_admin(self, request: Optional[gr.Request]) -> bool:
+        if request is None:
+            return False
+        if self.logins:
+            return request.username in self.admins
+        return request.client is not None and request.client.host in ("127.0.0.1", "::1")
+
+    def load_checkpoint(self, title: str, request: gr.Request):
+        if not self.is_admin(request):  # the checkpoint is everyone's: per job, "Override settings" can pick one
+            raise gr.Error("Only an admin may change the server's checkpoint.")
         try:
             loaded = self.services.models.load(title)
         except Exception as e:  # a model that does not load leaves the old one in place

@@ -214,3 +214,31 @@ def test_a_caller_who_goes_away_stops_its_job(roomy_api):
     while time.monotonic() < deadline and requests.get(f"{url}/progress", timeout=10).json()["state"]["job_count"]:
         time.sleep(0.2)
     assert requests.get(f"{url}/progress", timeout=10).json()["state"]["job_count"] == 0
+
+
+@pytest.fixture(scope="module")
+def logins(tmp_path_factory):
+    """A server with API logins only (no --gradio-auth), ann an admin and bob not."""
+    tmp = tmp_path_factory.mktemp("lan-logins")
+    with app_server(str(tmp), "--api", "--api-auth", "ann:pw1,bob:pw2", "--admins", "ann") as (url, _):
+        yield url
+
+
+def test_api_logins_guard_the_page_the_docs_and_the_gradio_api_too(logins):
+    for path in ("/docs", "/openapi.json", "/sdapi/v1/options"):
+        assert requests.get(logins + path, timeout=10).status_code == 401, path
+        assert requests.get(logins + path, auth=("bob", "pw2"), timeout=10).status_code == 200, path
+    page = requests.get(logins + "/", timeout=10)  # the login page, not the app
+    assert page.status_code == 200 and "Log in to the img2img server" in page.text
+    assert requests.post(f"{logins}/gradio_api/call/img2img", json={"data": []}, timeout=10).status_code in (401,
+                                                                                                               403)
+    assert requests.get(logins + "/health", timeout=10).json() == {"status": "ok"}
+
+
+def test_server_wide_settings_are_for_admins(logins):
+    url = logins + "/sdapi/v1/options"
+    answer = requests.post(url, json={"api_enable_requests": True}, auth=("bob", "pw2"), timeout=10)
+    assert answer.status_code == 403 and "only an admin may change api_enable_requests" in answer.json()["detail"]
+    assert requests.post(url, json={"jpeg_quality": 90}, auth=("bob", "pw2"), timeout=10).status_code == 200
+    assert requests.post(url, json={"api_enable_requests": True}, auth=("ann", "pw1"), timeout=10).status_code == 200
+    assert requests.get(url, auth=("bob", "pw2"), timeout=10).json()["api_enable_requests"] is True
