@@ -163,7 +163,7 @@ class ModelManager:
         if not wanted:
             return None
         try:
-            info = resolve_checkpoint(str(wanted), self.ckpt_dir)
+            info = resolve_checkpoint(str(wanted), self.ckpt_dir, listed_only=True)
         except ModelLoadError as e:
             raise JobError(f"sd_model_checkpoint: {e}") from None
         if self.checkpoint is not None and info.path == self.checkpoint.path and self.model is not None:

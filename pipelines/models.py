@@ -70,9 +70,10 @@ def list_checkpoints(ckpt_dir: Optional[str]) -> List[CheckpointInfo]:
     return found
 
 
-def resolve_checkpoint(spec: Optional[str], ckpt_dir: Optional[str]) -> CheckpointInfo:
+def resolve_checkpoint(spec: Optional[str], ckpt_dir: Optional[str], listed_only: bool = False) -> CheckpointInfo:
     """What `--ckpt` names: a `builtin:` model, a title from the list, a folder, or a hub id. With none given, the
-    first real checkpoint found, or else the built-in model."""
+    first real checkpoint found, or else the built-in model. `listed_only` (a request's own checkpoint): the list
+    alone, and an error that says nothing of the server's files."""
     listed = list_checkpoints(ckpt_dir)
     if not spec:
         return listed[0]
@@ -87,6 +88,8 @@ def resolve_checkpoint(spec: Optional[str], ckpt_dir: Optional[str]) -> Checkpoi
     if spec.startswith(BUILTIN_PREFIX):
         raise ModelLoadError(f"unknown built-in model {spec!r}; known: "
                              + ", ".join(BUILTIN_PREFIX + v for v in BUILTIN_VARIANTS))
+    if listed_only:
+        raise ModelLoadError(f"{spec!r} is not one of this server's checkpoints (/sdapi/v1/sd-models lists them)")
     path = Path(spec).expanduser()
     if path.is_dir():
         if not _is_diffusers_folder(path):

@@ -230,8 +230,8 @@ def test_api_logins_guard_the_page_the_docs_and_the_gradio_api_too(logins):
         assert requests.get(logins + path, auth=("bob", "pw2"), timeout=10).status_code == 200, path
     page = requests.get(logins + "/", timeout=10)  # the login page, not the app
     assert page.status_code == 200 and "Log in to the img2img server" in page.text
-    assert requests.post(f"{logins}/gradio_api/call/img2img", json={"data": []}, timeout=10).status_code in (401,
-                                                                                                               403)
+    gradio_call = requests.post(f"{logins}/gradio_api/call/img2img", json={"data": []}, timeout=10)
+    assert gradio_call.status_code in (401, 403)
     assert requests.get(logins + "/health", timeout=10).json() == {"status": "ok"}
 
 
@@ -242,3 +242,11 @@ def test_server_wide_settings_are_for_admins(logins):
     assert requests.post(url, json={"jpeg_quality": 90}, auth=("bob", "pw2"), timeout=10).status_code == 200
     assert requests.post(url, json={"api_enable_requests": True}, auth=("ann", "pw1"), timeout=10).status_code == 200
     assert requests.get(url, auth=("bob", "pw2"), timeout=10).json()["api_enable_requests"] is True
+
+
+def test_a_requests_checkpoint_is_one_of_the_list_and_the_error_tells_nothing_of_the_disk(api):
+    body = dict(SMALL, init_images=[b64(noise_image(64, 64))])
+    answers = [post(api, "img2img", dict(body, override_settings={"sd_model_checkpoint": path}), 422)["detail"]
+               for path in ("/etc/passwd", "/no/such/file.safetensors", "/tmp")]
+    assert all("is not one of this server's checkpoints" in a for a in answers)
+    assert len({a.split("'")[2] for a in answers}) == 1  # the same words whether the path exists or not
