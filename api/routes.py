@@ -48,6 +48,7 @@ class Api:
         r.add_api_route("/txt2img", self.txt2img, methods=["POST"])
         r.add_api_route("/progress", self.progress, methods=["GET"])
         r.add_api_route("/interrupt", self.interrupt, methods=["POST"])
+        r.add_api_route("/queue", self.queue, methods=["GET"])
         r.add_api_route("/skip", self.skip, methods=["POST"])
         r.add_api_route("/png-info", self.png_info, methods=["POST"])
         r.add_api_route("/options", self.get_options, methods=["GET"])
@@ -187,9 +188,17 @@ class Api:
         return {"progress": report.fraction, "eta_relative": report.eta, "state": state, "current_image": image,
                 "textinfo": text}
 
-    def interrupt(self, request: Request):
-        self.services.queue.interrupt(request.state.owner)
+    def interrupt(self, request: Request, owner: Optional[str] = None):
+        """The caller's jobs; an admin may name any `owner` from /sdapi/v1/queue."""
+        if owner is not None and owner != request.state.owner and not request.state.admin:
+            raise HTTPException(403, "only an admin may interrupt another user's jobs")
+        self.services.queue.interrupt(owner or request.state.owner)
         return {}
+
+    def queue(self, request: Request):
+        """The whole queue for an admin; the caller's own jobs for anyone else (beyond A1111)."""
+        jobs = self.services.queue.overview()
+        return jobs if request.state.admin else [j for j in jobs if j["owner"] == request.state.owner]
 
     def skip(self, request: Request):
         self.services.queue.skip(request.state.owner)

@@ -150,6 +150,15 @@ class JobQueue:
         with self._lock:
             return sorted(self._live.get(owner, []), key=lambda h: not h.running)
 
+    def overview(self) -> List[dict]:
+        """Every job waiting or running, the running one first, as an admin sees the queue (no prompts or
+        pictures: who, where, how far)."""
+        with self._lock:
+            positions = self._positions()
+            handles = ([self._current] if self._current is not None else []) + sorted(positions, key=positions.get)
+        return [{"owner": h.owner, "running": h.running, "position": 0 if h.running else positions.get(h, 0),
+                 "step": h.report.step, "steps": h.report.steps} for h in handles]
+
     def progress(self, owner: Optional[str]) -> Optional[ProgressReport]:
         handles = self.handles(owner)
         return handles[0].progress() if handles else None

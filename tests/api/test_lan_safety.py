@@ -250,3 +250,27 @@ def test_a_requests_checkpoint_is_one_of_the_list_and_the_error_tells_nothing_of
                for path in ("/etc/passwd", "/no/such/file.safetensors", "/tmp")]
     assert all("is not one of this server's checkpoints" in a for a in answers)
     assert len({a.split("'")[2] for a in answers}) == 1  # the same words whether the path exists or not
+
+
+def test_an_admin_sees_the_whole_queue_and_stops_anyones_job(logins):
+    url = logins + "/sdapi/v1"
+    body = dict(LONG, init_images=[b64(noise_image(64, 64))])
+    answer = {}
+    sender = threading.Thread(target=lambda: answer.update(r=requests.post(f"{url}/img2img", json=body,
+                                                                           auth=("bob", "pw2"), timeout=300)))
+    sender.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not requests.get(f"{url}/queue", auth=("ann", "pw1"), timeout=10).json():
+            time.sleep(0.2)
+        everyone = requests.get(f"{url}/queue", auth=("ann", "pw1"), timeout=10).json()
+        assert [(j["owner"], j["running"]) for j in everyone] == [("api:bob", True)]
+        assert requests.get(f"{url}/queue", auth=("bob", "pw2"), timeout=10).json() == everyone  # his own
+        refused = requests.post(f"{url}/interrupt", params={"owner": "api:ann"}, auth=("bob", "pw2"), timeout=10)
+        assert refused.status_code == 403
+        assert requests.post(f"{url}/interrupt", params={"owner": "api:bob"}, auth=("ann", "pw1"),
+                             timeout=10).status_code == 200
+    finally:
+        sender.join(120)
+    assert answer["r"].status_code == 200  # stopped early, with what it had
+    assert requests.get(f"{url}/queue", auth=("ann", "pw1"), timeout=10).json() == []
