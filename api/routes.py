@@ -144,13 +144,12 @@ class Api:
     async def run(self, request: Request, job: Job) -> Done:
         """Queue the job as the caller's and wait for it; a caller who goes away interrupts it within a second."""
         handle = await run_in_threadpool(self.services.queue.submit, job, request.state.owner)
-        checked = time.monotonic()
-        while not handle.finished.is_set():
-            await asyncio.sleep(0.05)
-            if time.monotonic() - checked > 0.5:
-                checked = time.monotonic()
-                if await request.is_disconnected():
-                    handle.control.interrupted.set()
+        watcher = asyncio.create_task(interrupt_when_gone(request, handle))
+        try:
+            while not handle.finished.is_set():
+                await asyncio.sleep(0.05)
+        finally:
+            watcher.cancel()
         event = handle.result
         if isinstance(event, Failed):
             status = {"owner": 429, "server": 503}.get(event.busy, 422 if event.invalid else 500)
@@ -312,6 +311,15 @@ class Api:
         except ModelLoadError as e:
             raise HTTPException(500, str(e)) from None
         return {}
+
+
+async def interrupt_when_gone(request: Request, handle) -> None:
+    """Wait for the client's next message: with the body read, the only one left is that it went away."""
+    while not handle.finished.is_set():
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            handle.control.interrupted.set()
+            return
 
 
 def sampler_options(sampler: Sampler) -> Dict[str, Any]:
