@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -206,7 +206,3 @@ def labelled_grid(images: Sequence[Image.Image], rows: int, hor: Sequence[str], 
     width, height = max(i.width for i in images), max(i.height for i in images)
     return draw_grid_annotations(grid, width, height, [[GridAnnotation(t)] for t in hor],
                                  [[GridAnnotation(t)] for t in ver], margin)
-
-
-def optional_grid(images: Sequence[Image.Image], rows: Optional[int] = None) -> Optional[Image.Image]:
-    return image_grid(images, rows=rows) if len(images) > 1 else None

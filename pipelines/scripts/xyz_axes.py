@@ -81,20 +81,19 @@ def plain_value(axis: "Axis", x: Any) -> str:
     return str(round(x, 8) if isinstance(x, float) else x)
 
 
-def check_samplers(values: Sequence[str]) -> None:
-    for value in values:
-        try:
-            split_sampler_and_schedule(value, None)
-        except UnknownSamplerError as e:
-            raise JobError(f"X/Y/Z plot: {e}") from None
+def checked_by(find: Callable[[str], Any]) -> Callable[[Sequence[str]], None]:
+    """An axis check: every value must be one `find` knows (a sampler, a schedule type)."""
+    def check(values: Sequence[str]) -> None:
+        for value in values:
+            try:
+                find(value)
+            except UnknownSamplerError as e:
+                raise JobError(f"X/Y/Z plot: {e}") from None
+    return check
 
 
-def check_schedules(values: Sequence[str]) -> None:
-    for value in values:
-        try:
-            find_schedule(value)
-        except UnknownSamplerError as e:
-            raise JobError(f"X/Y/Z plot: {e}") from None
+check_samplers = checked_by(lambda name: split_sampler_and_schedule(name, None))
+check_schedules = checked_by(find_schedule)
 
 
 @dataclass(frozen=True)
