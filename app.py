@@ -41,6 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="the only folders batch may read and write from the browser (default: inputs/ and "
                              "outputs/ of this project)")
     parser.add_argument("--hide-ui-dir-config", action="store_true", help="no folder fields in the browser")
+    parser.add_argument("--users-file", default=None, metavar="PATH",
+                        help="users who log in to the page and the API, one a line: `admin NAME:PASSWORD` or "
+                             "`user NAME:PASSWORD`")
     parser.add_argument("--admins", default=None, metavar="USER[,USER2]",
                         help="logged-in users who may change server-wide settings (the checkpoint, URL fetching, "
                              "paths), see and stop every job; without logins, this machine's own browser is admin")
@@ -57,17 +60,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def parse_credentials(text: str) -> dict:
-    """"user:pass,user2:pass2" -> {user: pass}; a password may contain colons."""
-    credentials = {}
-    for pair in filter(None, (p.strip() for p in text.split(","))):
-        user, sep, password = pair.partition(":")
-        if not sep or not user:
-            raise SystemExit(f"credentials must read user:password, not {pair!r}")
-        credentials[user] = password
-    return credentials
-
-
 def build_services(args: argparse.Namespace, settings):
     from pipelines import Placement, build_services
     from pipelines.job_queue import QueueLimits
@@ -80,9 +72,11 @@ def build_services(args: argparse.Namespace, settings):
 def build_app(services, args: argparse.Namespace):
     from fastapi import FastAPI
 
+    from access import Logins
+    from api.limits import BodyLimit
     # /docs and /openapi.json are served by the API, behind its credentials
     app = FastAPI(title="img2img webui", docs_url=None, redoc_url=None, openapi_url=None)
-    admins = {name.strip() for name in (args.admins or "").split(",") if name.strip()}
+    logins = Logins.from_flags(args.gradio_auth, args.api_auth, args.users_file, args.admins)
 
     @app.get("/health")
     def health():
@@ -90,29 +84,34 @@ def build_app(services, args: argparse.Namespace):
 
     if args.api or args.nowebui:
         from api import mount_api
-        # Without --api-auth, a login set for the UI guards the API too: no side door around the password.
-        api_auth = args.api_auth or args.gradio_auth
         flags = {k: ("<hidden>" if k.endswith("_auth") and v else v) for k, v in vars(args).items()}  # no passwords
-        mount_api(app, services, flags, parse_credentials(api_auth) if api_auth else None, admins)
+        mount_api(app, services, flags, logins.api, logins.admins)
     if not args.nowebui:
-        import gradio as gr
-
-        from ui import CSS, KEYS_JS, build_page
-        roots = [r.strip() for r in args.batch_roots.split(",") if r.strip()] if args.batch_roots else \
-            [os.path.join(PROJECT_DIR, "inputs"), os.path.join(PROJECT_DIR, "outputs")]
-        blocks = build_page(services, roots, args.hide_ui_dir_config, admins, bool(args.gradio_auth or args.api_auth))
-        # A bounded queue: past it, Gradio answers that the server is busy instead of piling work up.
-        blocks.queue(default_concurrency_limit=16, max_size=args.queue_size)
-        # Without --gradio-auth, the API's users log in to the page: --api-auth never leaves the page open.
-        page_auth = args.gradio_auth or args.api_auth
-        ui_auth = list(parse_credentials(page_auth).items()) if page_auth else None
-        app = gr.mount_gradio_app(app, blocks, path="/", auth=ui_auth, head=KEYS_JS, css=CSS,
-                                  auth_message="Log in to the img2img server", max_file_size=f"{args.max_body_mb}mb")
-        # Gradio checks that a file input lies in its upload cache only once it counts as launched, which a mounted
-        # Blocks never does: without this, an input could name any file on the server and read it back.
-        blocks.has_launched = True
-    from api.limits import BodyLimit
+        app = mount_page(app, services, args, logins)
     return BodyLimit(app, args.max_body_mb * 1024 * 1024)
+
+
+def mount_page(app, services, args: argparse.Namespace, logins):
+    """The page at /, behind the guard (access.py) that names each request's user and keeps users apart."""
+    import gradio as gr
+    from gradio.routes import App
+    from gradio.utils import get_upload_folder
+
+    from access import PageGuard
+    from ui import CSS, KEYS_JS, build_page
+    roots = [r.strip() for r in args.batch_roots.split(",") if r.strip()] if args.batch_roots else \
+        [os.path.join(PROJECT_DIR, "inputs"), os.path.join(PROJECT_DIR, "outputs")]
+    blocks = build_page(services, roots, args.hide_ui_dir_config)
+    # A bounded queue: past it, Gradio answers that the server is busy instead of piling work up.
+    blocks.queue(default_concurrency_limit=16, max_size=args.queue_size)
+    ui_auth = list(logins.page.items()) if logins.page else None
+    app = gr.mount_gradio_app(app, blocks, path="/", auth=ui_auth, head=KEYS_JS, css=CSS,
+                              auth_message="Log in to the img2img server", max_file_size=f"{args.max_body_mb}mb")
+    # Gradio checks that a file input lies in its upload cache only once it counts as launched, which a mounted
+    # Blocks never does: without this, an input could name any file on the server and read it back.
+    blocks.has_launched = True
+    gradio_app = next(route.app for route in app.routes if isinstance(getattr(route, "app", None), App))
+    return PageGuard(app, lambda: gradio_app, bool(logins.page), logins.admins, get_upload_folder())
 
 
 def quiet_libraries() -> None:
@@ -150,7 +149,7 @@ def main(argv=None) -> int:
     if args.listen:
         print(f"Listening on all interfaces (0.0.0.0:{args.port}): anyone on the network can reach this server.",
               flush=True)
-        if not args.gradio_auth and not (args.nowebui and args.api_auth):
+        if not (args.gradio_auth or args.api_auth or args.users_file):
             print("WARNING: --listen without --gradio-auth: anyone on the network can use this server, see every "
                   "generated picture and fill the GPU queue. Add --gradio-auth user:password.", flush=True)
     # A client's address is its identity for the API: X-Forwarded-For counts only from a proxy named on purpose.

@@ -1,6 +1,6 @@
 """A1111's `/sdapi/v1` routes: a thin layer that turns requests into Jobs for the queue and events into A1111's
-response shapes. Jobs queue with the page's; each caller (its API user, else its address) is the owner of its jobs,
-and sees and interrupts only its own."""
+response shapes. Jobs queue with the page's; each caller is the owner of its jobs (`user:NAME` when logged in, as on
+the page, so that a user's API and page jobs are one user's; else `addr:IP`), and sees and interrupts only its own."""
 from __future__ import annotations
 
 import asyncio
@@ -85,11 +85,11 @@ class Api:
             expected = self.auth.get(credentials.username) if credentials else None
             if expected is None or not secrets.compare_digest(credentials.password.encode(), expected.encode()):
                 raise HTTPException(401, "Incorrect username or password", headers={"WWW-Authenticate": "Basic"})
-            request.state.owner = "api:" + credentials.username
+            request.state.owner = "user:" + credentials.username
             request.state.admin = credentials.username in self.admins
         else:
             host = request.client.host if request.client else "?"
-            request.state.owner = "api:" + host
+            request.state.owner = "addr:" + host
             request.state.admin = host in LOOPBACK  # no logins: the machine's own clients are its admin
         return request.state.owner
 

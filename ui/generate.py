@@ -15,6 +15,7 @@ from pipelines import Done, Failed, JobError, Notice, Progress, Queued, Result, 
 from pipelines.progress import batch_fraction, eta_seconds
 
 from .controls import job_params
+from .queue_tab import caller
 from .scripts import alwayson_params, script_params
 from .tabs import MODE_TABS, make_job, require
 
@@ -36,7 +37,7 @@ class Generation:
         self.services, self.batch_roots, self.hide_dir_config = services, list(batch_roots), hide_dir_config
 
     def generate(self, mode: int, values: dict, request: Optional[gr.Request]):
-        owner = request.session_hash if request is not None else None
+        owner = caller(request)[0]
         tab = MODE_TABS[int(mode)]
         params = dict(job_params(values), **script_params(values), **alwayson_params(values))
         if tab.canvas == "batch":
@@ -45,10 +46,10 @@ class Generation:
             yield from self.single(make_job(tab, values, params), owner)
 
     def interrupt(self, request: gr.Request) -> None:
-        self.services.queue.interrupt(request.session_hash)
+        self.services.queue.interrupt(caller(request)[0])
 
     def skip(self, request: gr.Request) -> None:
-        self.services.queue.skip(request.session_hash)
+        self.services.queue.skip(caller(request)[0])
 
     def single(self, job, owner: Optional[str]):
         handle = self.services.queue.submit(job, owner)

@@ -1,13 +1,14 @@
 """The browser page: A1111's img2img tab on Gradio Blocks, a thin layer over modes/ and the services.
 
 Six mode tabs in A1111's order (one table, tabs.MODE_TABS) share one parameter panel; Generate streams each picture
-into the gallery as soon as it is saved, with a progress bar, the step count and ETA, and a live preview. Each browser
-session sees, and can interrupt, only its own job; a job waiting behind someone else's shows its place in line.
+into the gallery as soon as it is saved, with a progress bar, the step count and ETA, and a live preview. Each user (a
+login, else a browser) sees, and can interrupt, only their own jobs; a job waiting behind someone else's shows its
+place in line. The Queue tab lists the jobs: all of them, and Interrupt for any, to an admin.
 """
 from __future__ import annotations
 
 import logging
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Dict, Sequence
 
 import gradio as gr
 
@@ -18,6 +19,7 @@ from .endpoints import wire_generate
 from .generate import Generation, progress_html
 from .panel import UI_ONLY, build_parameters
 from .png_info import build_png_info_tab
+from .queue_tab import QueueView, caller
 from .scripts import build_scripts
 from .tabs import MODE_TABS, build_tab_inputs
 
@@ -48,9 +50,8 @@ OUTPUT_HEIGHT = 512
 class Page:
     """Builds the Blocks over the services."""
 
-    def __init__(self, services: Services, batch_roots: Sequence[str] = (), hide_dir_config: bool = False,
-                 admins: Iterable[str] = (), logins: bool = False):
-        self.services, self.admins, self.logins = services, set(admins), logins
+    def __init__(self, services: Services, batch_roots: Sequence[str] = (), hide_dir_config: bool = False):
+        self.services = services
         self.batch_options = dict(roots=list(batch_roots), hidden=hide_dir_config)
         self.generation = Generation(services, batch_roots, hide_dir_config)
 
@@ -76,21 +77,16 @@ class Page:
                     panel = self.build_img2img_tab(top)
                 with gr.Tab("PNG Info", id="png_info_top"):
                     build_png_info_tab(panel, top_tabs)
+                with gr.Tab("Queue", id="queue_top"):
+                    QueueView(self.services).build()
             checkpoint.input(self.load_checkpoint, checkpoint, checkpoint, api_visibility="undocumented")
             refresh.click(lambda: (gr.update(choices=models.titles()), gr.update(choices=models.vae_choices()),
                                    gr.update(choices=self.services.prompts.style_names())),
                           None, [checkpoint, top["sd_vae"], panel["components"]["styles"]], **UI_ONLY)
         return blocks
 
-    def is_admin(self, request: Optional[gr.Request]) -> bool:
-        if request is None:
-            return False
-        if self.logins:
-            return request.username in self.admins
-        return request.client is not None and request.client.host in ("127.0.0.1", "::1")
-
     def load_checkpoint(self, title: str, request: gr.Request):
-        if not self.is_admin(request):  # the checkpoint is everyone's: per job, "Override settings" can pick one
+        if not caller(request)[1]:  # the checkpoint is everyone's: per job, "Override settings" can pick one
             raise gr.Error("Only an admin may change the server's checkpoint.")
         try:
             loaded = self.services.models.load(title)

@@ -265,11 +265,11 @@ def test_an_admin_sees_the_whole_queue_and_stops_anyones_job(logins):
         while time.monotonic() < deadline and not requests.get(f"{url}/queue", auth=("ann", "pw1"), timeout=10).json():
             time.sleep(0.2)
         everyone = requests.get(f"{url}/queue", auth=("ann", "pw1"), timeout=10).json()
-        assert [(j["owner"], j["running"]) for j in everyone] == [("api:bob", True)]
+        assert [(j["owner"], j["running"]) for j in everyone] == [("user:bob", True)]
         assert requests.get(f"{url}/queue", auth=("bob", "pw2"), timeout=10).json() == everyone  # his own
-        refused = requests.post(f"{url}/interrupt", params={"owner": "api:ann"}, auth=("bob", "pw2"), timeout=10)
+        refused = requests.post(f"{url}/interrupt", params={"owner": "user:ann"}, auth=("bob", "pw2"), timeout=10)
         assert refused.status_code == 403
-        assert requests.post(f"{url}/interrupt", params={"owner": "api:bob"}, auth=("ann", "pw1"),
+        assert requests.post(f"{url}/interrupt", params={"owner": "user:bob"}, auth=("ann", "pw1"),
                              timeout=10).status_code == 200
     finally:
         sender.join(120)
