@@ -170,8 +170,9 @@ class PageGuard:
         send = self.cookie_setter(send, caller)
         if self.logins and caller.user is None and path == "/":
             return await self.login_page(scope, receive, send)
-        if path.startswith("/gradio_api/"):
-            send = self.recorder(send, caller.owner)
+        if path.startswith("/gradio_api/") and not path.startswith(FILE_PREFIXES):
+            # answers read as sent (not compressed), so that the files they hand out are noted
+            scope, send = plain(scope), self.recorder(send, caller.owner)
         await self.app(scope, receive, send)
 
     def identify(self, scope) -> Caller:
@@ -287,7 +288,6 @@ class PageGuard:
 
     async def login_page(self, scope, receive, send):
         """Gradio's login page, less the API schema it embeds for everyone (uncompressed, to be edited)."""
-        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"]
         start, chunks = {}, []
 
         async def keep(message):
@@ -295,12 +295,17 @@ class PageGuard:
                 start.update(message)
             else:
                 chunks.append(message.get("body", b""))
-        await self.app(dict(scope, headers=headers), receive, keep)
+        await self.app(plain(scope), receive, keep)
         body = without_api_schema(b"".join(chunks))
         start["headers"] = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"] + \
             [(b"content-length", str(len(body)).encode())]
         await send(start)
         await send({"type": "http.response.body", "body": body})
+
+
+def plain(scope) -> dict:
+    """The request, asking for an uncompressed answer."""
+    return dict(scope, headers=[(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"])
 
 
 def without_api_schema(page: bytes) -> bytes:

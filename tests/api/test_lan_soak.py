@@ -56,8 +56,9 @@ class Client:
             info = self.call("png-info", {"image": self.made[-1]})["info"]
             assert "Steps: 2," in info
         elif kind == 4:
-            self.picture(self.call("img2img", dict(GENERATION, seed=seed, init_images=[b64(noise_image(64, 64))],
-                                                    mask=b64(rect_mask(64, 64, (16, 16, 48, 48))))), seed)
+            mask = b64(rect_mask(64, 64, (16, 16, 48, 48)))
+            body = dict(GENERATION, seed=seed, init_images=[b64(noise_image(64, 64))], mask=mask)
+            self.picture(self.call("img2img", body), seed)
         else:
             path = page_img2img(self.url, self.page, self.source)["picture"]
             assert self.page.get(f"{self.url}/gradio_api/file={path}", timeout=30).status_code == 200
