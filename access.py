@@ -7,7 +7,8 @@ An identity is a logged-in user (`user:NAME`), else this browser (a random cooki
   carries no API schema;
 - binds a Gradio session hash to the identity that used it first: no other identity reads its result stream, cancels
   its events or sends on it;
-- serves a file of Gradio's cache (results, previews, uploads) only to an identity it was handed to, or to an admin;
+- serves a file of Gradio's cache (results, previews, uploads) only to an identity it was handed to, or to an admin,
+  and takes one as an input only from such an identity;
 - refuses Gradio's URL-fetching routes (`file=http://...`, `proxy=`): the server fetches nothing for the page.
 """
 from __future__ import annotations
@@ -161,7 +162,10 @@ class PageGuard:
         refusal = self.refusal(scope, caller)
         if refusal:
             return await answer(send, *refusal)
-        receive, session = await self.session_named(scope, receive)
+        receive, session, payload = await self.session_named(scope, receive)
+        if not caller.admin and any(caller.owner not in self.handed.owners(file)
+                                    for file in files_named(payload, self.cache_dir)):
+            return await answer(send, 403, "a file named in this request is not one of yours (upload it)")
         if session is not None:
             first = self.sessions.owners(session)
             if first and caller.owner not in first:
@@ -211,23 +215,23 @@ class PageGuard:
         return None
 
     async def session_named(self, scope, receive):
-        """The session hash a request acts on (its path, query or JSON body), and a `receive` that still yields the
-        body."""
+        """The session hash a request acts on (its path, query or JSON body), the JSON body if it has one, and a
+        `receive` that still yields the body."""
         path = scope["path"]
         for prefix in ("/gradio_api/heartbeat/", "/gradio_api/stream/"):
             if path.startswith(prefix) and scope["method"] == "GET":
-                return receive, path[len(prefix):].split("/", 1)[0]
+                return receive, path[len(prefix):].split("/", 1)[0], None
         from urllib.parse import parse_qs
         query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_hash")
         if query:
-            return receive, query[0]
+            return receive, query[0], None
         if scope["method"] != "POST" or not path.startswith(SESSION_BODIES):
-            return receive, None
+            return receive, None, None
         chunks, more = [], True
         while more:
             message = await receive()
             if message["type"] != "http.request":
-                return receive, None
+                return receive, None, None
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
@@ -240,10 +244,11 @@ class PageGuard:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
         try:
-            named = json.loads(body).get("session_hash")
-        except (ValueError, AttributeError):
-            named = None
-        return replay, named if isinstance(named, str) else None
+            payload = json.loads(body)
+        except ValueError:
+            return replay, None, None
+        named = payload.get("session_hash") if isinstance(payload, dict) else None
+        return replay, named if isinstance(named, str) else None, payload
 
     def cookie_setter(self, send, caller: Caller):
         """A browser without the guard's cookie gets one: from then on it is its own anonymous user."""

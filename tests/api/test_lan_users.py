@@ -137,3 +137,16 @@ def test_a_users_page_and_api_jobs_are_one_users_and_an_admin_stops_them(users):
     finally:
         sender.join(120)
     assert answer["r"].status_code == 200
+
+
+def test_another_users_upload_cannot_be_named_as_an_input(users, tmp_path):
+    url = users[0]
+    source = tmp_path / "source.png"
+    noise_image(64, 64).save(source)
+    bob, cid = login(url, "bob", "pw2"), login(url, "cid", "pw:3")
+    bobs = page_img2img(url, bob, source)
+    info = cid.get(f"{url}/gradio_api/info", timeout=30).json()["named_endpoints"]["/img2img"]
+    data = [{"path": bobs["upload"], "meta": {"_type": "gradio.FileData"}} if p["parameter_name"] == "init_img" else
+            p["parameter_default"] if p["parameter_has_default"] else None for p in info["parameters"]]
+    answer = cid.post(f"{url}/gradio_api/call/img2img", json={"data": data}, timeout=30)
+    assert answer.status_code == 403 and "not one of yours" in answer.json()["detail"]
