@@ -75,7 +75,10 @@ def load_image(source: ImageSource, what: str = "image", budget: Optional[PixelB
 
 
 def flatten(image: Image.Image, background: str = "#ffffff") -> Image.Image:
-    """An RGBA picture pasted over a solid background through its alpha, as RGB (A1111 `images.flatten`)."""
+    """An RGBA picture pasted over a solid background through its alpha, as RGB (A1111 `images.flatten`). An RGB
+    picture is returned as it is (not copied: callers make new pictures from it, never change it)."""
+    if image.mode == "RGB":
+        return image
     if image.mode == "RGBA":
         canvas = Image.new("RGBA", image.size, background)
         canvas.alpha_composite(image)
@@ -154,13 +157,27 @@ def blur_kernel_size(sigma: float) -> int:
 
 
 def blur_mask(mask: Image.Image, blur_x: float, blur_y: float) -> Image.Image:
-    """A1111's separable mask blur, horizontal then vertical, on the full-resolution mask."""
-    np_mask = np.array(mask.convert("L"))
+    """A1111's separable mask blur, horizontal then vertical, at the mask's resolution. Only the mask's bounding box
+    and the kernels' reach around it are blurred: beyond them every pixel is 0 before and after, and the zeros kept
+    at the edge of the blurred part reflect as zeros, so the result is the whole mask's blur, bit for bit."""
+    mask = mask.convert("L")
+    box = mask.getbbox()
+    if box is None:
+        return mask
+    reach_x = blur_kernel_size(blur_x) // 2 + 1 if blur_x > 0 else 0
+    reach_y = blur_kernel_size(blur_y) // 2 + 1 if blur_y > 0 else 0
+    x1, y1 = max(box[0] - reach_x, 0), max(box[1] - reach_y, 0)
+    x2, y2 = min(box[2] + reach_x, mask.width), min(box[3] + reach_y, mask.height)
+    np_mask = np.array(mask.crop((x1, y1, x2, y2)))
     if blur_x > 0:
         np_mask = cv2.GaussianBlur(np_mask, (blur_kernel_size(blur_x), 1), blur_x)
     if blur_y > 0:
         np_mask = cv2.GaussianBlur(np_mask, (1, blur_kernel_size(blur_y)), blur_y)
-    return Image.fromarray(np_mask)
+    if (x1, y1, x2, y2) == (0, 0, mask.width, mask.height):
+        return Image.fromarray(np_mask)
+    blurred = Image.new("L", mask.size, 0)
+    blurred.paste(Image.fromarray(np_mask), (x1, y1))
+    return blurred
 
 
 def crop_region_for_mask(mask: Image.Image, pad: int = 0) -> Optional[Box]:
@@ -247,10 +264,31 @@ def uncrop(image: Image.Image, dest_size: Tuple[int, int], paste_to: Box) -> Ima
     return base
 
 
-def apply_overlay(image: Image.Image, paste_to: Optional[Box], overlay: Optional[Image.Image]) -> Image.Image:
+class CroppedOverlay:
+    """An "only masked" overlay in O(crop): the original picture, and the overlay of the crop box alone. Outside the
+    box the mask is 0, so there the result is the original's pixels: copied once, never composited."""
+
+    def __init__(self, source: Image.Image, box: Box, box_mask: Image.Image):
+        """`box_mask`: the overlay mask of the box alone (the box's size)."""
+        self.source = source.convert("RGB")
+        self.overlay = make_overlay(source.crop(box), box_mask)
+
+    def apply(self, image: Image.Image, paste_to: Box) -> Image.Image:
+        x, y, w, h = paste_to
+        region = resize_image(ResizeMode.CROP_AND_RESIZE, image, w, h).convert("RGBA")
+        region.alpha_composite(self.overlay)
+        result = self.source.copy()
+        result.paste(region.convert("RGB"), (x, y))
+        return result
+
+
+def apply_overlay(image: Image.Image, paste_to: Optional[Box],
+                  overlay: Union[None, Image.Image, CroppedOverlay]) -> Image.Image:
     """Put a generated picture back into the original: uncrop for "only masked", then composite the overlay."""
     if overlay is None:
         return image
+    if isinstance(overlay, CroppedOverlay):
+        return overlay.apply(image, paste_to)
     if paste_to is not None:
         image = uncrop(image, overlay.size, paste_to)
     image = image.convert("RGBA")

@@ -41,6 +41,8 @@ class Options:
     grid_format: str = InputField("png", label="File format for grids", choices=SAVE_FORMATS, strict_choices=True)
     jpeg_quality: int = InputField(80, label="Quality for saved jpeg and webp images", ge=1, le=100)
     webp_lossless: bool = InputField(False, label="Use lossless compression for webp images")
+    png_compress_level: int = InputField(1, label="PNG compression level", ge=0, le=9,
+                                         help="1: fastest, 9: smallest files; the same pixels at every level")
     enable_pnginfo: bool = InputField(True, label="Save the generation parameters in the picture",
                                       help="the PNG text chunk, or the EXIF comment of a jpg or webp")
     return_grid: bool = InputField(True, label="Show grid in gallery")
@@ -99,7 +101,7 @@ class Options:
 
     def save_format(self, grid: bool = False) -> SaveFormat:
         return SaveFormat(self.grid_format if grid else self.samples_format, self.jpeg_quality, self.webp_lossless,
-                          self.enable_pnginfo)
+                          self.enable_pnginfo, self.png_compress_level)
 
     def with_overrides(self, overrides: Dict[str, Any]) -> "Options":
         """A copy with a job's `override_settings` applied; keys of settings this project does not have are ignored

@@ -9,7 +9,7 @@ import logging
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
@@ -170,6 +170,7 @@ class LoadedModel:
     vae_dtype: object
     vae_path: Optional[Path] = None  # an external VAE in use (None: the checkpoint's own)
     own_vae: Optional[dict] = None  # the checkpoint's VAE weights, kept while an external one is in use
+    _execution_device: object = field(default=None, repr=False, compare=False)
 
     @property
     def is_inpainting(self) -> bool:
@@ -177,7 +178,18 @@ class LoadedModel:
 
     @property
     def execution_device(self):
-        return self.pipe._execution_device
+        """Where the model runs (with offloading: where its layers are moved to run). Looked up once: diffusers
+        walks every module to find it."""
+        if self._execution_device is None:
+            self._execution_device = self.pipe._execution_device
+        return self._execution_device
+
+    @property
+    def vae_memory_format(self):
+        """The layout the VAE runs fastest in: channels_last on the CPU (oneDNN's convolutions), as diffusers' image
+        processor hands it pictures; the default elsewhere."""
+        import torch
+        return torch.channels_last if self.execution_device.type == "cpu" else torch.contiguous_format
 
 
 class _Shape:

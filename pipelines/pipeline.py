@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Tuple
 
@@ -49,6 +50,7 @@ class Outputs:
     seeds: List[int] = field(default_factory=list)
     subseeds: List[int] = field(default_factory=list)
     interrupted: bool = False
+    writes: List[futures.Future] = field(default_factory=list)  # pictures the writer thread saves and then announces
 
 
 def img2img_steps(steps: int, denoising_strength: float, fix_steps: bool) -> Tuple[int, int]:
@@ -71,6 +73,14 @@ class Img2ImgPipeline:
 
     @torch.inference_mode()
     def __call__(self, job: Job, control: Control, emit: Emit) -> Done:
+        outputs = Outputs()
+        try:
+            run = self.generate(job, control, emit, outputs)
+        finally:  # each picture made is saved and announced before the job ends, whatever ended it
+            futures.wait(outputs.writes)
+        return self.finish(run, outputs)
+
+    def generate(self, job: Job, control: Control, emit: Emit, outputs: Outputs) -> Run:
         # 1. Check inputs and settings
         run = self.check_inputs(job)
         # 2. Seeds: picture i of the job gets seed + i (the same seed for all with a variation strength)
@@ -80,7 +90,6 @@ class Img2ImgPipeline:
                                       self.img2img_upscaler(run.opts))
         # 4. Steps: how many A1111 runs for this denoising strength (all of them for txt2img)
         self.count_steps(run)
-        outputs = Outputs()
         # 5. Prompts: comments and extra-network tags out (they stay in the infotext), the VAE and LoRAs in
         with self.networks_applied(run, emit) as used_loras, seamless(self.model, run.tiling):
             # 6. Encode the prompts: conditioning for every step of A1111's prompt-editing schedule
@@ -115,8 +124,7 @@ class Img2ImgPipeline:
                 for j, image in enumerate(decoded):
                     image = postprocess(self.restore_faces(run, image), prepared, j)
                     self.save_and_emit(run, image, seeds[j], subseeds[j], emit, outputs)
-        # 13. Grid, and A1111's info for the API
-        return self.finish(run, outputs)
+        return run
 
     # -- 1 to 6 --------------------------------------------------------------------------------------------------------
 
@@ -279,16 +287,23 @@ class Img2ImgPipeline:
             params["Variation seed"] = subseed
         infotext = create_infotext(run.prompt, run.negative_prompt, params)
         image.info["parameters"] = infotext
-        path = None
+        result = Result(image=image, infotext=infotext, seed=seed, index=len(outputs.images))
         if self.saver is not None and run.opts.samples_save and not run.job.do_not_save_samples:
-            path = self.saver.save_sample(image, seed, infotext, run.opts.save_format())
-        emit(Result(image=image, infotext=infotext, seed=seed, index=len(outputs.images), path=path))
+            # off the model's path: the next pictures sample while this one is written, then announced with its file
+            outputs.writes.append(self.saver.save_sample_later(
+                image, seed, infotext, run.opts.save_format(),
+                lambda path: emit(dataclasses.replace(result, path=path))))
+        else:
+            emit(result)
         outputs.images.append(image)
         outputs.infotexts.append(infotext)
         outputs.seeds.append(seed)
         outputs.subseeds.append(subseed)
 
     def finish(self, run: Run, outputs: Outputs) -> Done:
+        """13. The grid, and A1111's info for the API. A picture that could not be written fails the job here."""
+        for write in outputs.writes:
+            write.result()
         job, opts, saver = run.job, run.opts, self.saver
         grid = grid_path = None
         save_grid = saver is not None and opts.grid_save and not job.do_not_save_grid and not job.do_not_save_samples

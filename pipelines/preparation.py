@@ -4,7 +4,7 @@ picture, fill, overlays; colour correction and paste-back after decoding."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple, Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -35,7 +35,7 @@ class PreparedImages:
     images: List[Image.Image]  # one per picture of a batch, W x H (native size for latent upscale)
     txt2img: bool  # no init picture: start from pure noise
     image_mask: Optional[Image.Image]
-    overlays: List[Optional[Image.Image]]
+    overlays: List[Union[None, Image.Image, imageops.CroppedOverlay]]
     paste_to: Optional[Box]
     color_targets: List[Optional[np.ndarray]]
     mask_params: dict
@@ -120,6 +120,8 @@ def overlay_for(image: Image.Image, mask: PreparedMask, job: Job, width: int, he
         base = imageops.resize_image(ResizeMode.JUST_RESIZE, image, width, height)
     if mask.for_overlay.size != base.size:
         mask.for_overlay = imageops.resize_image(pixel_resize_mode(job), mask.for_overlay, base.width, base.height)
+    if mask.crop is not None:  # "only masked": the overlay of the crop box alone
+        return imageops.CroppedOverlay(base, mask.crop, mask.for_overlay.crop(mask.crop))
     return imageops.make_overlay(base, mask.for_overlay)
 
 

@@ -1,16 +1,18 @@
 """Saving pictures as A1111 does: `<dir>/YYYY-MM-DD/00042-<seed>.png` (or .jpg / .webp, the settings
 `samples_format` / `grid_format`), the infotext in the PNG `parameters` chunk or, for jpg and webp, in the EXIF
 UserComment as A1111 writes it; each file written under a temporary name and renamed, so that no half-written file ever
-has a final name."""
+has a final name. Samples are written by a writer thread, in the order they were made, off the model's path: a name is
+reserved at once, the file exists when its `then` runs."""
 from __future__ import annotations
 
 import datetime
 import os
 import re
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Dict, Optional, Tuple
 
 from PIL import Image, PngImagePlugin
 
@@ -37,6 +39,7 @@ class SaveFormat:
     jpeg_quality: int = 80
     webp_lossless: bool = False
     pnginfo: bool = True
+    png_compress_level: int = 1  # zlib's level: 1 is several times faster than PIL's 6 on big pictures, same pixels
 
 
 PNG = SaveFormat()
@@ -55,7 +58,7 @@ def write_image(image: Image.Image, path: Path, infotext: Optional[str], fmt: Sa
             info = PngImagePlugin.PngInfo()
             if infotext and fmt.pnginfo:
                 info.add_text("parameters", infotext)
-            image.save(tmp, format=kind, pnginfo=info)
+            image.save(tmp, format=kind, pnginfo=info, compress_level=fmt.png_compress_level)
         else:
             exif = Image.Exif()
             if infotext and fmt.pnginfo:
@@ -93,22 +96,36 @@ class ImageSaver:
     def __init__(self, outdir: str):
         self.samples_dir = Path(outdir) / "img2img-images"
         self.grids_dir = Path(outdir) / "img2img-grids"
+        self._reserved: Dict[Tuple[Path, str], int] = {}  # the last number handed out per folder, maybe not written yet
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-writer")  # one: files keep order
 
-    def _save_numbered(self, root: Path, name_for_number, prefix: str, image: Image.Image,
-                       infotext: Optional[str], fmt: SaveFormat) -> str:
+    def _reserve(self, root: Path, name_for_number, prefix: str) -> Path:
         folder = root / datetime.date.today().isoformat()
         folder.mkdir(parents=True, exist_ok=True)
         with _lock:
-            path = folder / name_for_number(next_sequence_number(folder, prefix))
-            write_image(image, path, infotext, fmt)
-        return str(path)
+            number = max(next_sequence_number(folder, prefix), self._reserved.get((folder, prefix), -1) + 1)
+            self._reserved[(folder, prefix)] = number
+        return folder / name_for_number(number)
 
     def save_sample(self, image: Image.Image, seed: int, infotext: str, fmt: SaveFormat = PNG) -> str:
-        """`00042-<seed>.png`"""
-        return self._save_numbered(self.samples_dir, lambda n: f"{n:05}-{seed}.{fmt.extension}", "", image, infotext,
-                                   fmt)
+        """`00042-<seed>.png`, written now."""
+        path = self._reserve(self.samples_dir, lambda n: f"{n:05}-{seed}.{fmt.extension}", "")
+        write_image(image, path, infotext, fmt)
+        return str(path)
+
+    def save_sample_later(self, image: Image.Image, seed: int, infotext: str, fmt: SaveFormat,
+                          then: Callable[[str], None]) -> Future:
+        """`00042-<seed>.png`, named now and written by the writer thread, which then calls `then(path)`. The
+        future's result is None once both are done (or raises what they raised)."""
+        path = self._reserve(self.samples_dir, lambda n: f"{n:05}-{seed}.{fmt.extension}", "")
+
+        def write() -> None:
+            write_image(image, path, infotext, fmt)
+            then(str(path))
+        return self._writer.submit(write)
 
     def save_grid(self, image: Image.Image, infotext: str, fmt: SaveFormat = PNG) -> str:
         """`grid-0007.png`"""
-        return self._save_numbered(self.grids_dir, lambda n: f"grid-{n:04}.{fmt.extension}", "grid-", image,
-                                   infotext, fmt)
+        path = self._reserve(self.grids_dir, lambda n: f"grid-{n:04}.{fmt.extension}", "grid-")
+        write_image(image, path, infotext, fmt)
+        return str(path)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 
 from .. import imageops
 from ..choices import ResizeMode
@@ -151,7 +151,7 @@ def smootherstep(x):
 
 def adaptive_overlays(settings: SoftInpaintingArgs, regenerate: torch.Tensor, latent_orig: torch.Tensor,
                       latent_processed: torch.Tensor, pictures: List[Image.Image], width: int, height: int,
-                      paste_to) -> List[Image.Image]:
+                      paste_to) -> List[Union[Image.Image, imageops.CroppedOverlay]]:
     """A1111's `apply_adaptive_masks`: per picture, where the latents changed little, the original's pixels (an RGBA
     overlay); the mask is sharpened by the difference threshold and contrast, and biased by the drawn mask."""
     latent_mask = regenerate[:, 0].float() if regenerate.dim() == 4 else regenerate[0].float()
@@ -171,11 +171,12 @@ def adaptive_overlays(settings: SoftInpaintingArgs, regenerate: torch.Tensor, la
         converted = Image.fromarray((255.0 * mask).astype(np.uint8))
         converted = imageops.resize_image(ResizeMode.RESIZE_AND_FILL, converted, width, height).convert("L")
         converted = converted.filter(ImageFilter.GaussianBlur(radius=4))
-        if paste_to is not None:
-            converted = imageops.uncrop(converted, picture.size, paste_to)
-        masked = Image.new("RGBa", picture.size)
-        masked.paste(picture.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(converted.convert("L")))
-        overlays.append(masked.convert("RGBA"))
+        if paste_to is None:
+            overlays.append(imageops.make_overlay(picture, converted))
+        else:  # "only masked": the overlay of the crop box alone (A1111 uncrops the mask to the whole picture)
+            x, y, w, h = paste_to
+            box_mask = imageops.resize_image(ResizeMode.CROP_AND_RESIZE, converted, w, h)
+            overlays.append(imageops.CroppedOverlay(picture, (x, y, x + w, y + h), box_mask))
     return overlays
 
 

@@ -195,6 +195,43 @@ def test_uncrop_pastes_the_crop_back_at_the_original_resolution():
     assert np.array_equal(pixels(out)[outside], pixels(original)[outside])
 
 
+def whole_mask_blur(mask, blur_x, blur_y):
+    """A1111's blur as it runs there: cv2 over the whole mask."""
+    import cv2
+    array = np.array(mask.convert("L"))
+    if blur_x > 0:
+        array = cv2.GaussianBlur(array, (imageops.blur_kernel_size(blur_x), 1), blur_x)
+    if blur_y > 0:
+        array = cv2.GaussianBlur(array, (1, imageops.blur_kernel_size(blur_y)), blur_y)
+    return array
+
+
+@pytest.mark.parametrize("box, blur", [((300, 200, 340, 260), (4, 4)), ((0, 0, 30, 12), (8, 3)),
+                                       ((600, 380, 640, 400), (0, 6)), ((100, 100, 101, 101), (2, 0)),
+                                       ((0, 0, 640, 400), (4, 4)), ((630, 10, 640, 390), (16, 16))])
+def test_the_mask_blur_of_the_box_alone_is_the_whole_masks_blur_bit_for_bit(box, blur):
+    mask = rect_mask(640, 400, box)
+    mask.putpixel((box[0], box[3] - 1), 128)
+    assert np.array_equal(np.asarray(imageops.blur_mask(mask, *blur)), whole_mask_blur(mask, *blur))
+    blank = Image.new("L", (64, 32), 0)
+    assert np.array_equal(np.asarray(imageops.blur_mask(blank, 4, 4)), np.zeros((32, 64), np.uint8))
+
+
+@pytest.mark.parametrize("box", [(900, 700, 1000, 760), (0, 0, 64, 40), (980, 0, 1024, 768)])
+def test_only_masked_paste_back_of_the_crop_alone_is_a1111s_whole_picture_composite(box):
+    """CroppedOverlay against A1111's way: uncrop onto a transparent canvas of the whole size, composite the whole
+    picture's overlay, convert. Equal everywhere, to the bit."""
+    original, generated = noise_image(1024, 768, 1), noise_image(512, 512, 2)
+    mask = imageops.blur_mask(rect_mask(1024, 768, box), 4, 4)
+    x1, y1, x2, y2 = crop = imageops.expand_crop_region(imageops.crop_region_for_mask(mask, 32), 512, 512, 1024, 768)
+    paste_to = (x1, y1, x2 - x1, y2 - y1)
+    a1111 = imageops.uncrop(generated, original.size, paste_to)
+    a1111.alpha_composite(imageops.make_overlay(original, mask))
+    cropped = imageops.CroppedOverlay(original, crop, mask.crop(crop))
+    assert cropped.overlay.size == (x2 - x1, y2 - y1)
+    assert np.array_equal(pixels(imageops.apply_overlay(generated, paste_to, cropped)), pixels(a1111.convert("RGB")))
+
+
 def test_flatten_uses_the_background_colour():
     rgba = Image.new("RGBA", (2, 1), (10, 20, 30, 0))
     rgba.putpixel((1, 0), (10, 20, 30, 255))
