@@ -16,6 +16,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 from PIL import Image, PngImagePlugin
 
+from .fast_png import write_rgb_png
+
 _LEADING_NUMBER = re.compile(r"^(\d+)")
 _lock = threading.Lock()  # numbering and renaming are one step for all savers of this process
 
@@ -28,6 +30,7 @@ def next_sequence_number(folder: Path, prefix: str = "") -> int:
 
 
 EXIF_IFD, USER_COMMENT = 0x8769, 0x9286
+FAST_PNG_PIXELS = 1024 * 1024  # from here up, PNGs are written on every core (fast_png.py)
 UNICODE_PREFIX = b"UNICODE\0"  # piexif's UserComment.dump(encoding="unicode"): UTF-16 big-endian after it
 
 
@@ -55,10 +58,15 @@ def write_image(image: Image.Image, path: Path, infotext: Optional[str], fmt: Sa
     kind = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}[fmt.extension.lower()]
     try:
         if kind == "PNG":
-            info = PngImagePlugin.PngInfo()
-            if infotext and fmt.pnginfo:
-                info.add_text("parameters", infotext)
-            image.save(tmp, format=kind, pnginfo=info, compress_level=fmt.png_compress_level)
+            text = infotext if fmt.pnginfo else None
+            if image.mode == "RGB" and image.width * image.height >= FAST_PNG_PIXELS:
+                with open(tmp, "wb") as out:
+                    write_rgb_png(image, out, text, fmt.png_compress_level)
+            else:
+                info = PngImagePlugin.PngInfo()
+                if text:
+                    info.add_text("parameters", text)
+                image.save(tmp, format=kind, pnginfo=info, compress_level=fmt.png_compress_level)
         else:
             exif = Image.Exif()
             if infotext and fmt.pnginfo:
