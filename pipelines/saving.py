@@ -30,7 +30,6 @@ def next_sequence_number(folder: Path, prefix: str = "") -> int:
 
 
 EXIF_IFD, USER_COMMENT = 0x8769, 0x9286
-FAST_PNG_PIXELS = 1024 * 1024  # from here up, PNGs are written on every core (fast_png.py)
 UNICODE_PREFIX = b"UNICODE\0"  # piexif's UserComment.dump(encoding="unicode"): UTF-16 big-endian after it
 
 
@@ -59,7 +58,7 @@ def write_image(image: Image.Image, path: Path, infotext: Optional[str], fmt: Sa
     try:
         if kind == "PNG":
             text = infotext if fmt.pnginfo else None
-            if image.mode == "RGB" and image.width * image.height >= FAST_PNG_PIXELS:
+            if image.mode == "RGB":  # the results: written on every core, several times faster than PIL
                 with open(tmp, "wb") as out:
                     write_rgb_png(image, out, text, fmt.png_compress_level)
             else:
