@@ -126,6 +126,7 @@ class CFGDenoiser:
         model_input = model_input.to(model.dtype)
         if extra_channels is not None:
             model_input = torch.cat([model_input, extra_channels.to(model.dtype)], dim=1)
+        model_input = model_input.contiguous(memory_format=model.memory_format)
         timesteps = timesteps.to(model_input.device, torch.float32)
         outputs = [model.pipe.unet(model_input[g.rows], timesteps[g.rows], encoder_hidden_states=g.hidden,
                                    added_cond_kwargs=g.added, return_dict=False)[0]

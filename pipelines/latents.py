@@ -39,7 +39,7 @@ def encode_images(model: LoadedModel, pixels: torch.Tensor, seeds: List[int]) ->
             index.append(len(unique))
             unique.append(p)
     pixels = torch.stack(unique).to(model.execution_device, model.vae_dtype)
-    dist = vae.encode(pixels.contiguous(memory_format=model.vae_memory_format)).latent_dist
+    dist = vae.encode(pixels.contiguous(memory_format=model.memory_format)).latent_dist
     mean, std = dist.mean, dist.std
     latents = torch.stack([mean[k] + std[k] * randn(s, tuple(mean.shape[1:])).to(mean.device, mean.dtype)
                            for k, s in zip(index, seeds)])
@@ -49,7 +49,7 @@ def encode_images(model: LoadedModel, pixels: torch.Tensor, seeds: List[int]) ->
 def decode_latents(model: LoadedModel, latents: torch.Tensor) -> List[Image.Image]:
     vae = model.pipe.vae
     latents = latents.to(model.vae_dtype) / vae.config.scaling_factor
-    latents = latents.contiguous(memory_format=model.vae_memory_format)
+    latents = latents.contiguous(memory_format=model.memory_format)
     pixels = vae.decode(latents, return_dict=False)[0]
     # A1111's conversion: (x + 1) / 2, clamped, times 255, truncated to 8 bits
     array = (255. * torch.clamp((pixels.float() + 1.0) / 2.0, min=0.0, max=1.0).permute(0, 2, 3, 1).cpu().numpy())
