@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -126,13 +128,38 @@ class Chunker:
         return count, math.ceil(max(count, 1) / self.chunk_length) * self.chunk_length
 
 
+class ChunkCache:
+    """The last chunks a model's text encoders made (the empty negative prompt, a batch's one prompt), so that a job
+    repeating them skips the encoders. Thread-safe; the oldest go first."""
+
+    def __init__(self, size: int = 64):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key, value):
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
 class PromptEncoder:
     """Tokenizes and encodes prompts for one loaded model with the settings of one job."""
 
     def __init__(self, model: LoadedModel, clip_skip: int = 1, emphasis: str = "Original",
-                 comma_backtrack: int = 20, embeddings: Optional[Dict[str, object]] = None):
+                 comma_backtrack: int = 20, embeddings: Optional[Dict[str, object]] = None,
+                 shared: Optional["ChunkCache"] = None):
+        """`shared`: the model's cache of chunks encoded by earlier jobs (None while a LoRA changes the text
+        encoder)."""
         pipe = model.pipe
-        self.model = model
+        self.model, self.shared = model, shared
         self.chunker = Chunker(pipe.tokenizer, emphasis, comma_backtrack, embeddings)
         self.encoders = [e for e in (pipe.text_encoder, getattr(pipe, "text_encoder_2", None)) if e is not None]
         self.pad_ids = [pipe.tokenizer.pad_token_id] + (
@@ -154,6 +181,15 @@ class PromptEncoder:
         return self._cache[text]
 
     def _encode_chunk(self, chunk: Chunk) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+        if self.shared is None or chunk.fixes:  # an embedding's vectors may change under the same name
+            return self._run_encoders(chunk)
+        key = (tuple(chunk.tokens), tuple(chunk.multipliers), self.clip_skip, self.emphasis)
+        found = self.shared.get(key)
+        if found is None:
+            found = self.shared.put(key, self._run_encoders(chunk))
+        return found
+
+    def _run_encoders(self, chunk: Chunk) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         device = self.model.execution_device
         multipliers = torch.tensor(chunk.multipliers, device=device)
         hidden, pooled = [], None

@@ -171,6 +171,7 @@ class LoadedModel:
     vae_path: Optional[Path] = None  # an external VAE in use (None: the checkpoint's own)
     own_vae: Optional[dict] = None  # the checkpoint's VAE weights, kept while an external one is in use
     _execution_device: object = field(default=None, repr=False, compare=False)
+    text_chunks: object = field(default=None, repr=False, compare=False)  # conditioning.ChunkCache, made on first use
 
     @property
     def is_inpainting(self) -> bool:

@@ -149,3 +149,19 @@ def test_comments_are_stripped(services):
 def test_nonsense_prompts_run(services):
     for prompt in ["[[[", "(a:1.2.3)", "a | b", "[a:b|c:1]", "AND AND", "<lora:>"]:
         done_of(services, Job(prompt=prompt, width=64, height=64, steps=2))
+
+
+def test_a_job_repeating_earlier_prompts_skips_the_text_encoder_for_the_same_picture(services):
+    encoder = services.models.model.pipe.text_encoder
+    calls = []
+    hook = encoder.register_forward_pre_hook(lambda *_: calls.append(1))
+    try:
+        first, _ = picture(services, "a lighthouse at dusk, (storm:1.2)", negative_prompt="")
+        made = len(calls)
+        again, _ = picture(services, "a lighthouse at dusk, (storm:1.2)", negative_prompt="")
+        assert made >= 1 and len(calls) == made  # the second time, prompt and negative come from the model's cache
+        assert same(first, again)
+        picture(services, "a lighthouse at dusk, (storm:1.2)", override_settings={"CLIP_stop_at_last_layers": 2})
+        assert len(calls) > made  # Clip skip is part of what was encoded
+    finally:
+        hook.remove()
