@@ -11,8 +11,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from .events import Notice
 from .job import Job, JobError
-from .models import (CheckpointInfo, LoadedModel, ModelLoadError, free_memory, known_hash, list_checkpoints,
-                     load_model, resolve_checkpoint)
+from .models import (CheckpointInfo, LoadedModel, ModelLoadError, accelerate, free_memory, known_hash,
+                     list_checkpoints, load_model, resolve_checkpoint)
 from .networks import Embedding, Library, text_encoder_dims
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,14 @@ class Folders:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where and how the model runs: the device, half precision, and offloading ("model", "sequential" or None)."""
+    """Where and how the model runs: the device, half precision, offloading ("model", "sequential" or None), the
+    UNet's blocks compiled, the VAE tiled."""
     device: Optional[str] = None
     half: bool = True
     half_vae: bool = True
     offload: Optional[str] = None
+    compile: bool = False
+    vae_tiling: bool = False
 
 
 def pick_device(requested: Optional[str] = None) -> str:
@@ -115,6 +118,7 @@ class ModelManager:
         self.model = None  # free the old weights before loading the new ones
         p = self.placement
         self.model = load_model(info, self.device, p.half, p.half_vae, p.offload)
+        accelerate(self.model, p.compile, p.vae_tiling)
         if not info.builtin and self.model.hash and not info.title.endswith("]"):  # hashed now: A1111's title
             info = next((c for c in self.checkpoints() if c.path == info.path), info)
             self.model.info = info
