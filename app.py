@@ -57,6 +57,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the UNet's blocks (once per picture size, cached on disk): faster steps "
                              "after a first slow job")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="with --compile: replay the UNet's blocks as CUDA graphs for each fixed picture size")
     parser.add_argument("--vae-tiling", action="store_true",
                         help="encode and decode big pictures in tiles (2048x2048 within 8 GB of GPU memory)")
     memory = parser.add_mutually_exclusive_group()
@@ -71,7 +73,7 @@ def build_services(args: argparse.Namespace, settings):
     offload = "model" if args.medvram else "sequential" if args.lowvram else None
     return build_services(args.ckpt or settings.get("sd_model_checkpoint"), cli.folders(args),
                           Placement(args.device, not args.no_half, not args.no_half_vae, offload, args.compile,
-                                    args.vae_tiling), settings,
+                                    args.compile and args.cuda_graphs, args.vae_tiling), settings,
                           QueueLimits(args.max_queued_per_user, args.max_queued))
 
 

@@ -1,4 +1,4 @@
-"""The core against bare diffusers on an SD 1.5-shaped model with random weights, eager and with torch.compile.
+"""The core against bare diffusers on an SD 1.5-shaped model with random weights: eager, --compile, + --cuda-graphs.
 
     bash bench/gpu.sh            (on a CUDA machine; see bench/README.md)
 
@@ -22,6 +22,7 @@ import torch  # noqa: E402
 from bench.common import add_job_arguments, compare, worst_ratio  # noqa: E402
 from pipelines import Folders, Placement, build_services  # noqa: E402
 from pipelines.builtin_model import byte_level_tokenizer  # noqa: E402
+from pipelines.models import accelerate  # noqa: E402
 
 CONFIGS = Path(__file__).parent / "sd15"
 
@@ -67,12 +68,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as outdir:
         services = build_services(str(folder), Folders(ckpt_dir=None, outdir=outdir), Placement(args.device))
         worst = worst_ratio(compare(services, args.size, args.steps, args.strength, args.repeats, sync, "eager    "))
-        if not args.no_compile:
-            start = time.perf_counter()
-            services.models.model.pipe.unet = torch.compile(services.models.model.pipe.unet)
-            results = compare(services, args.size, args.steps, args.strength, args.repeats, sync, "compiled ")
-            print(f"compiled runs, first (compiling) warm-up included: {time.perf_counter() - start:.1f} s")
-            worst = max(worst, worst_ratio(results))
+        if not args.no_compile:  # --compile (regional, in place: both sides run the compiled blocks), then + graphs
+            for label, graphs in (("compiled ", False), ("graphs   ", True)):
+                start = time.perf_counter()
+                accelerate(services.models.model, True, False, graphs)
+                results = compare(services, args.size, args.steps, args.strength, args.repeats, sync, label)
+                print(f"{label.strip()} runs, first (compiling) warm-up included: {time.perf_counter() - start:.1f} s")
+                worst = max(worst, worst_ratio(results))
         services.close()
     print(f"core/diffusers ratio: {worst:.3f}")
 

@@ -43,6 +43,7 @@ class Placement:
     half_vae: bool = True
     offload: Optional[str] = None
     compile: bool = False
+    cuda_graphs: bool = False  # with compile: CUDA graphs for each fixed shape (torch.compile's "reduce-overhead")
     vae_tiling: bool = False
 
 
@@ -118,7 +119,7 @@ class ModelManager:
         self.model = None  # free the old weights before loading the new ones
         p = self.placement
         self.model = load_model(info, self.device, p.half, p.half_vae, p.offload)
-        accelerate(self.model, p.compile, p.vae_tiling)
+        accelerate(self.model, p.compile, p.vae_tiling, p.cuda_graphs)
         if not info.builtin and self.model.hash and not info.title.endswith("]"):  # hashed now: A1111's title
             info = next((c for c in self.checkpoints() if c.path == info.path), info)
             self.model.info = info

@@ -297,12 +297,13 @@ def load_model(info: CheckpointInfo, device: str, half: bool, half_vae: bool = T
                        in_channels=pipe.unet.config.in_channels, device=device, dtype=dtype, vae_dtype=vae_dtype)
 
 
-def accelerate(model: LoadedModel, compile_unet: bool, vae_tiling: bool) -> None:
+def accelerate(model: LoadedModel, compile_unet: bool, vae_tiling: bool, cuda_graphs: bool = False) -> None:
     """`compile_unet` (--compile): torch.compile each of the UNet's repeated blocks in place (regional compilation:
     a fraction of the whole UNet's compile time). Each block compiles once per picture size; timesteps, prompts,
     img2img and inpaint at that size reuse it, and inductor keeps what it made on disk under the project's cache
     folder for the next start. `vae_tiling` (--vae-tiling): the VAE encodes and decodes in blended tiles above its
-    tile size, so that big pictures fit in a small GPU."""
+    tile size, so that big pictures fit in a small GPU. `cuda_graphs` (--cuda-graphs, with --compile): each compiled
+    block replays as a CUDA graph for its fixed shapes (torch.compile's "reduce-overhead" mode)."""
     if vae_tiling:
         model.pipe.vae.enable_tiling()
     if compile_unet:
@@ -310,7 +311,7 @@ def accelerate(model: LoadedModel, compile_unet: bool, vae_tiling: bool) -> None
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_root() / "inductor"))
         unet = model.pipe.unet
         for block in [*unet.down_blocks, unet.mid_block, *unet.up_blocks]:
-            block.compile(dynamic=False)
+            block.compile(dynamic=False, mode="reduce-overhead" if cuda_graphs else None)
 
 
 def free_memory() -> None:
