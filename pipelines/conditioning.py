@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
 from . import prompts
-from .models import LoadedModel
+from .models import ChunkCache, LoadedModel
 
 
 @dataclass
@@ -128,34 +126,12 @@ class Chunker:
         return count, math.ceil(max(count, 1) / self.chunk_length) * self.chunk_length
 
 
-class ChunkCache:
-    """The last chunks a model's text encoders made (the empty negative prompt, a batch's one prompt), so that a job
-    repeating them skips the encoders. Thread-safe; the oldest go first."""
-
-    def __init__(self, size: int = 64):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key):
-        with self.lock:
-            found = self.items.get(key)
-            if found is not None:
-                self.items.move_to_end(key)
-            return found
-
-    def put(self, key, value):
-        with self.lock:
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-        return value
-
-
 class PromptEncoder:
     """Tokenizes and encodes prompts for one loaded model with the settings of one job."""
 
     def __init__(self, model: LoadedModel, clip_skip: int = 1, emphasis: str = "Original",
                  comma_backtrack: int = 20, embeddings: Optional[Dict[str, object]] = None,
-                 shared: Optional["ChunkCache"] = None):
+                 shared: Optional[ChunkCache] = None):
         """`shared`: the model's cache of chunks encoded by earlier jobs (None while a LoRA changes the text
         encoder)."""
         pipe = model.pipe

@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
@@ -157,6 +158,28 @@ def known_hash(info: CheckpointInfo) -> Optional[str]:
     return file_sha256(path, compute=False) if path.exists() else None
 
 
+class ChunkCache:
+    """The last chunks a model's text encoders made (the empty negative prompt, a batch's one prompt), so that a job
+    repeating them skips the encoders. Thread-safe; the oldest go first."""
+
+    def __init__(self, size: int = 64):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key, value):
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
 @dataclass
 class LoadedModel:
     """The components of one loaded checkpoint, shared by img2img and inpainting (nothing is reloaded to switch)."""
@@ -171,7 +194,7 @@ class LoadedModel:
     vae_path: Optional[Path] = None  # an external VAE in use (None: the checkpoint's own)
     own_vae: Optional[dict] = None  # the checkpoint's VAE weights, kept while an external one is in use
     _execution_device: object = field(default=None, repr=False, compare=False)
-    text_chunks: object = field(default=None, repr=False, compare=False)  # conditioning.ChunkCache, made on first use
+    text_chunks: ChunkCache = field(default_factory=ChunkCache, repr=False, compare=False)
 
     @property
     def is_inpainting(self) -> bool:

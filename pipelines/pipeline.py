@@ -21,7 +21,7 @@ from PIL import Image
 
 from . import imageops, prompts
 from .choices import MaskedContent, ResizeMode
-from .conditioning import ChunkCache, PromptEncoder, build_conditioning
+from .conditioning import PromptEncoder, build_conditioning
 from .denoiser import MaskBlend
 from .events import Control, Done, Notice, Progress, Result
 from .face_restoration import FaceRestorers
@@ -205,8 +205,6 @@ class Img2ImgPipeline:
         if self.library is not None:
             embeddings, _ = self.library.embeddings.split(text_encoder_dims(self.model.pipe))
         opts = run.opts
-        if self.model.text_chunks is None:
-            self.model.text_chunks = ChunkCache()
         shared = None if used_loras else self.model.text_chunks  # a LoRA changes what the text encoder makes
         encoder = PromptEncoder(self.model, opts.CLIP_stop_at_last_layers, opts.emphasis,
                                 opts.comma_padding_backtrack, embeddings, shared)
