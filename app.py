@@ -61,6 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="with --compile: replay the UNet's blocks as CUDA graphs for each fixed picture size")
     parser.add_argument("--vae-tiling", action="store_true",
                         help="encode and decode big pictures in tiles (2048x2048 within 8 GB of GPU memory)")
+    cli.add_ray_arguments(parser)
     memory = parser.add_mutually_exclusive_group()
     memory.add_argument("--medvram", action="store_true", help="move whole models to the GPU only while they run")
     memory.add_argument("--lowvram", action="store_true", help="move each layer to the GPU only while it runs")
@@ -74,7 +75,7 @@ def build_services(args: argparse.Namespace, settings):
     return build_services(args.ckpt or settings.get("sd_model_checkpoint"), cli.folders(args),
                           Placement(args.device, not args.no_half, not args.no_half_vae, offload, args.compile,
                                     args.compile and args.cuda_graphs, args.vae_tiling), settings,
-                          QueueLimits(args.max_queued_per_user, args.max_queued))
+                          QueueLimits(args.max_queued_per_user, args.max_queued), cli.ray_options(args))
 
 
 def build_app(services, args: argparse.Namespace):

@@ -24,6 +24,24 @@ def add_library_arguments(parser: argparse.ArgumentParser) -> None:
                              "restoration in GFPGAN/, Codeformer/")
 
 
+def add_ray_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help="run jobs on Ray workers, one per GPU: `local` (start Ray here), `auto` (the cluster "
+                             "`ray start` made) or a cluster's address; needs requirements-ray.txt")
+    parser.add_argument("--ray-workers", type=int, default=1, metavar="N",
+                        help="with --ray and no GPU: this many CPU workers, one torch thread each")
+
+
+def ray_options(args: argparse.Namespace):
+    """--ray and --ray-workers as the services take them (None without --ray)."""
+    from pipelines.workers import RayOptions
+    if not args.ray:
+        return None
+    if args.ray_workers < 1:
+        raise SystemExit("--ray-workers must be at least 1")
+    return RayOptions(args.ray, args.ray_workers)
+
+
 def folders(args: argparse.Namespace) -> Folders:
     return Folders(ckpt_dir=args.ckpt_dir, lora_dir=args.lora_dir, embeddings_dir=args.embeddings_dir,
                    vae_dir=args.vae_dir, styles_file=args.styles_file, outdir=args.outdir, models_dir=args.models_dir)
@@ -81,6 +99,7 @@ def batch_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default=None)
     parser.add_argument("--no-half", action="store_true")
     parser.add_argument("--no-half-vae", action="store_true")
+    add_ray_arguments(parser)
     add_job_flags(parser)
     return parser
 
@@ -97,7 +116,7 @@ def run_batch(argv: List[str]) -> int:
                              resume=not args.no_resume)
     try:
         placement = Placement(args.device, half=not args.no_half, half_vae=not args.no_half_vae)
-        services = build_services(args.ckpt, folders(args), placement)
+        services = build_services(args.ckpt, folders(args), placement, ray=ray_options(args))
         run = BatchRun(services, settings, params)
     except (ModelLoadError, BatchPathError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup_env.sh
-install_if_changed test requirements.txt requirements-nodeps.txt requirements-test.txt
+install_if_changed test requirements.txt requirements-nodeps.txt requirements-test.txt requirements-ray.txt
 # The samplers' reference in the tests is k-diffusion's own code. Its package imports its training and evaluation
 # tools (torchvision, CLIP, wandb ...) when imported whole, so it comes without them; the tests load its sampler module.
 python -m pip show k-diffusion 2>/dev/null | grep -q '^Version: 0.1.1.post1$' \

@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup_env.sh
+for arg in "$@"; do  # Ray is optional: installed when the workers are asked for
+  case "$arg" in --ray|--ray=*) install_if_changed ray requirements-ray.txt ;; esac
+done
 exec python app.py "$@"

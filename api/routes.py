@@ -49,6 +49,7 @@ class Api:
         r.add_api_route("/progress", self.progress, methods=["GET"])
         r.add_api_route("/interrupt", self.interrupt, methods=["POST"])
         r.add_api_route("/queue", self.queue, methods=["GET"])
+        r.add_api_route("/workers", self.workers, methods=["GET"])
         r.add_api_route("/skip", self.skip, methods=["POST"])
         r.add_api_route("/png-info", self.png_info, methods=["POST"])
         r.add_api_route("/options", self.get_options, methods=["GET"])
@@ -198,6 +199,14 @@ class Api:
         """The whole queue for an admin; the caller's own jobs for anyone else (beyond A1111)."""
         jobs = self.services.queue.overview()
         return jobs if request.state.admin else [j for j in jobs if j["owner"] == request.state.owner]
+
+    def workers(self, request: Request):
+        """The workers, each with its device, loaded model and whose job it runs (beyond A1111). Anyone else than an
+        admin sees only their own jobs' owner."""
+        states = self.services.queue.worker_states()
+        if not request.state.admin:
+            states = [dict(s, owner=s["owner"] if s["owner"] == request.state.owner else None) for s in states]
+        return states
 
     def skip(self, request: Request):
         self.services.queue.skip(request.state.owner)

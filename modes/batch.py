@@ -303,10 +303,14 @@ class BatchRun:
             stop.set()
 
     def __iter__(self) -> Iterator[object]:
+        """With several workers, as many pictures run at once (their events interleave); the outputs, their names
+        and the summary are the same as one at a time."""
         tally = BatchSummary(done=[], skipped=dict(self.plan.skipped), failed={}, interrupted=False)
         for rel, reason in self.plan.skipped.items():
             yield FileSkipped(rel, reason)
-        total = len(self.plan.items)
+        total, at_once = len(self.plan.items), max(1, len(self.services.queue.workers))
+        events: "queue.Queue" = queue.Queue()  # (the file's run, its event) from every file that runs
+        running: Dict[int, FileRun] = {}
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="batch-writer") as writer:
             for index, (item, job) in enumerate(self._prepared()):
                 rel = item.rel.as_posix()
@@ -315,43 +319,73 @@ class BatchRun:
                     yield FileSkipped(rel, str(job))
                     continue
                 job, model_hash = job
+                while running and (len(running) >= at_once or model_hash):  # a model switch waits for the others
+                    yield from self.next_event(events, running, tally)
                 if model_hash:
                     self.services.models.load_by_hash(model_hash)
-                started = FileStarted(index, total, rel)
-                yield started
-                yield from self.run_file(job, item, started, writer, tally)
+                run = running[index] = FileRun(FileStarted(index, total, rel), item, job, writer,
+                                               self.plan.output_dir)
+                yield run.started
+                handle = self.services.queue.submit(job, self.owner, self.control)
+                threading.Thread(target=pump, args=(handle, run, events), daemon=True, name="batch-events").start()
+            while running:
+                yield from self.next_event(events, running, tally)
         tally.interrupted = self.control.interrupted.is_set()
         yield tally
 
-    def run_file(self, job: Job, item: BatchItem, started: FileStarted, writer, tally: BatchSummary) -> Iterator:
-        """One picture's job: its progress and results as events, its outputs written on the writer thread, and its
-        outcome in `tally`."""
-        rel, saves, outcome, finished = started.rel, [], None, False
-        for event in self.services.queue.submit(job, self.owner, self.control):
-            if isinstance(event, Progress):
-                yield FileProgress(started.index, started.total, rel, event)
-            elif isinstance(event, Result):
-                path = output_path(item, event.index)
-                if path is not None:
-                    saves.append(writer.submit(save_output, event.image, path, event.infotext, self.plan.output_dir))
-                yield FileResult(started.index, rel, event, str(path) if path else event.path)
-            elif isinstance(event, Failed):
-                outcome = FileFailed(rel, event.error)
-            elif isinstance(event, Done) and not event.interrupted:
-                finished = True
-                if len(event.images) < job.n_iter * max(job.batch_size, len(job.init_images)):
-                    outcome = FileSkipped(rel, "skipped: Skip was pressed")
-        errors = [f.exception() for f in saves if f.exception() is not None]
-        if errors and outcome is None:
-            outcome = FileFailed(rel, f"could not save: {errors[0]}")
-        if isinstance(outcome, FileFailed):
-            tally.failed[rel] = outcome.reason
-        elif isinstance(outcome, FileSkipped):
-            tally.skipped[rel] = outcome.reason
-        elif finished:
+    @staticmethod
+    def next_event(events: "queue.Queue", running: Dict[int, "FileRun"], tally: BatchSummary) -> Iterator:
+        run, event = events.get()
+        yield from run.on(event)
+        if isinstance(event, (Done, Failed)):
+            del running[run.started.index]
+            yield from run.end(tally)
+
+
+def pump(handle, run: "FileRun", events: "queue.Queue") -> None:
+    for event in handle:
+        events.put((run, event))
+
+
+class FileRun:
+    """One picture's job: its progress and results as batch events, its outputs written on the writer thread, its
+    outcome in the summary."""
+
+    def __init__(self, started: FileStarted, item: BatchItem, job: Job, writer, output_dir: Optional[Path]):
+        self.started, self.item, self.job, self.writer, self.output_dir = started, item, job, writer, output_dir
+        self.saves: List[concurrent.futures.Future] = []
+        self.outcome: Optional[object] = None
+        self.finished = False
+
+    def on(self, event) -> Iterator:
+        rel, index = self.started.rel, self.started.index
+        if isinstance(event, Progress):
+            yield FileProgress(index, self.started.total, rel, event)
+        elif isinstance(event, Result):
+            path = output_path(self.item, event.index)
+            if path is not None:
+                self.saves.append(self.writer.submit(save_output, event.image, path, event.infotext, self.output_dir))
+            yield FileResult(index, rel, event, str(path) if path else event.path)
+        elif isinstance(event, Failed):
+            self.outcome = FileFailed(rel, event.error)
+        elif isinstance(event, Done) and not event.interrupted:
+            self.finished = True
+            if len(event.images) < self.job.n_iter * max(self.job.batch_size, len(self.job.init_images)):
+                self.outcome = FileSkipped(rel, "skipped: Skip was pressed")
+
+    def end(self, tally: BatchSummary) -> Iterator:
+        rel = self.started.rel
+        errors = [f.exception() for f in self.saves if f.exception() is not None]
+        if errors and self.outcome is None:
+            self.outcome = FileFailed(rel, f"could not save: {errors[0]}")
+        if isinstance(self.outcome, FileFailed):
+            tally.failed[rel] = self.outcome.reason
+        elif isinstance(self.outcome, FileSkipped):
+            tally.skipped[rel] = self.outcome.reason
+        elif self.finished:
             tally.done.append(rel)
-        if outcome is not None:
-            yield outcome
+        if self.outcome is not None:
+            yield self.outcome
 
 
 def output_path(item: BatchItem, index: int) -> Optional[Path]:

@@ -1,7 +1,8 @@
-"""The job queue: jobs submitted by owners (a browser session, an API user, a batch), run one at a time on a worker
-thread, served round-robin across owners (one owner's fifty jobs do not starve another's one), each owner's in the
-order they came, within limits per owner and in all. The queue is the one owner of running jobs: progress, interrupt
-and skip are asked of it by owner, and reach only that owner's jobs."""
+"""The job queue: jobs submitted by owners (a browser session, an API user, a batch), served round-robin across owners
+(one owner's fifty jobs do not starve another's one), each owner's in the order they came, within limits per owner and
+in all. Each worker (workers.py: this process's, or a Ray actor's per GPU) has a thread here that takes the next job
+when it is idle, so that with several workers several jobs run at once. The queue is the one owner of running jobs:
+progress, interrupt and skip are asked of it by owner, and reach only that owner's jobs."""
 from __future__ import annotations
 
 import collections
@@ -11,7 +12,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Callable, Deque, Dict, Iterator, List, Optional
+from typing import Callable, Deque, Dict, Iterator, List, Optional, Sequence
 
 from .events import FINAL, Control, Done, Event, Failed, Progress, Queued
 from .imageops import ImageInputError
@@ -20,6 +21,7 @@ from .models import ModelLoadError, free_memory
 from .progress import ProgressReport
 from .prompts import UnknownStyleError
 from .samplers import UnknownSamplerError
+from .workers import RemoteFailure, WorkerLost, WorkerState, names_checkpoint
 
 log = logging.getLogger(__name__)
 CLIENT_ERRORS = (JobError, ImageInputError, UnknownSamplerError, UnknownStyleError)
@@ -42,6 +44,7 @@ class JobHandle:
         self.result: Optional[Event] = None  # the closing Done or Failed
         self.report = ProgressReport(started=time.time(), job_count=job.n_iter)
         self.running = False
+        self.worker = ""  # the name of the worker that runs it
 
     def emit(self, event: Event) -> None:
         if isinstance(event, Queued):
@@ -70,20 +73,25 @@ class JobHandle:
 
 
 class JobQueue:
-    """Runs each job with `runner(handle) -> Done` on one worker thread; `prepare(job)` checks a job (and applies
-    its styles) when it is submitted, so that a bad job fails at once."""
+    """Runs each job with `runner(handle, worker) -> Done` on the thread of an idle worker; `prepare(job)` checks a
+    job (and applies its styles) when it is submitted, so that a bad job fails at once. `wanted(job)` names the
+    checkpoint a job runs on: an idle worker that has it loaded takes the job before one that would load it."""
 
-    def __init__(self, runner: Callable[[JobHandle], Done], prepare: Callable[[Job], Job],
-                 limits: QueueLimits = QueueLimits()):
-        self.runner, self.prepare, self.limits = runner, prepare, limits
+    def __init__(self, runner: Callable[[JobHandle, object], Done], prepare: Callable[[Job], Job],
+                 limits: QueueLimits = QueueLimits(), workers: Sequence = (),
+                 wanted: Callable[[Job], Optional[str]] = lambda job: None):
+        self.runner, self.prepare, self.limits, self.wanted = runner, prepare, limits, wanted
+        self.workers = list(workers)
         self._waiting: Dict[Optional[str], Deque[JobHandle]] = {}  # per owner, in the order they came
         self._turns: Deque[Optional[str]] = collections.deque()  # owners with waiting jobs, the next one first
         self._live: Dict[Optional[str], List[JobHandle]] = {}  # owner -> handles waiting or running
         self._lock = threading.Condition()
-        self._current: Optional[JobHandle] = None
+        self._running: Dict[object, JobHandle] = {}  # worker -> the job it runs
         self._closed = False
-        self._worker = threading.Thread(target=self._work, name="job-worker", daemon=True)
-        self._worker.start()
+        self._threads = [threading.Thread(target=self._work, args=(worker,), name=f"job-worker-{worker.name}",
+                                          daemon=True) for worker in self.workers]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, job: Job, owner: Optional[str] = None, control: Optional[Control] = None) -> JobHandle:
         """Queue a job; a job that cannot run fails at once, without waiting. Jobs sharing a `control` (a batch's)
@@ -106,7 +114,7 @@ class JobQueue:
             self._waiting[owner].append(handle)
             self._live.setdefault(owner, []).append(handle)
             ahead = self._positions()[handle]
-            self._lock.notify()
+            self._lock.notify_all()
         handle.emit(Queued(ahead))
         return handle
 
@@ -126,11 +134,19 @@ class JobQueue:
         """Each waiting job's number of jobs ahead of it: round by round, the next job of each owner in turn."""
         queues = [list(self._waiting[owner]) for owner in self._turns]
         order = [q[k] for k in range(max(map(len, queues), default=0)) for q in queues if k < len(q)]
-        running = 1 if self._current is not None else 0
-        return {handle: running + i for i, handle in enumerate(order)}
+        return {handle: len(self._running) + i for i, handle in enumerate(order)}
 
-    def _next(self) -> JobHandle:
-        """The job whose turn it is; its owner goes to the back of the round."""
+    def _take(self, worker) -> Optional[JobHandle]:
+        """The job whose turn it is, for this worker; its owner goes to the back of the round. None while nothing
+        waits, or while another idle worker has that job's checkpoint loaded and this one has not: that one takes
+        it."""
+        if not self._turns:
+            return None
+        wanted = self.wanted(self._waiting[self._turns[0]][0].job)
+        if wanted and not names_checkpoint(wanted, worker.loaded()) and any(
+                other is not worker and other not in self._running and names_checkpoint(wanted, other.loaded())
+                for other in self.workers):
+            return None
         owner = self._turns.popleft()
         handle = self._waiting[owner].popleft()
         if self._waiting[owner]:
@@ -155,9 +171,20 @@ class JobQueue:
         pictures: who, where, how far)."""
         with self._lock:
             positions = self._positions()
-            handles = ([self._current] if self._current is not None else []) + sorted(positions, key=positions.get)
+            handles = list(self._running.values()) + sorted(positions, key=positions.get)
         return [{"owner": h.owner, "running": h.running, "position": 0 if h.running else positions.get(h, 0),
-                 "step": h.report.step, "steps": h.report.steps} for h in handles]
+                 "step": h.report.step, "steps": h.report.steps, "worker": h.worker} for h in handles]
+
+    def worker_states(self) -> List[dict]:
+        """Each worker as an admin sees it: its device, loaded model, and whose job it runs (and how far)."""
+        states = []
+        for worker in self.workers:
+            state: WorkerState = worker.state()
+            handle = self._running.get(worker)
+            states.append({"name": state.name, "device": state.device, "model": state.model, "where": state.where,
+                           "owner": handle.owner if handle else None,
+                           "step": handle.report.step if handle else 0, "steps": handle.report.steps if handle else 0})
+        return states
 
     def progress(self, owner: Optional[str]) -> Optional[ProgressReport]:
         handles = self.handles(owner)
@@ -185,38 +212,47 @@ class JobQueue:
             self._lock.notify_all()
         for handle in waiting:
             self._finish(handle, Failed("the server is shutting down"))
-        if self._current is not None:
-            self._current.control.interrupted.set()
-        self._worker.join(timeout=30)
+        with self._lock:
+            running = list(self._running.values())
+        for handle in running:
+            handle.control.interrupted.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        for worker in self.workers:
+            worker.close()
 
-    def _work(self) -> None:
+    def _work(self, worker) -> None:
         while True:
             with self._lock:
-                while not self._waiting and not self._closed:
+                handle = None
+                while not self._closed and (handle := self._take(worker)) is None:
                     self._lock.wait()
-                if self._closed:
+                if handle is None:
                     return
-                handle = self._current = self._next()
-                handle.running = True
-                handle.report.started = time.time()
+                self._running[worker] = handle
+                handle.running, handle.worker = True, worker.name
+                handle.report.started, handle.report.worker = time.time(), worker.name
                 for waiting, position in self._positions().items():
                     waiting.emit(Queued(position))
             try:
-                self._finish(handle, self._run_one(handle))
+                self._finish(handle, self._run_one(handle, worker))
             finally:
                 with self._lock:
-                    self._current = None
+                    del self._running[worker]
+                    self._lock.notify_all()  # a job held back for this worker's checkpoint may go elsewhere now
 
-    def _run_one(self, handle: JobHandle) -> Event:
+    def _run_one(self, handle: JobHandle, worker) -> Event:
         """The job's Done, or a Failed that says why (a bad job is the client's error, anything else the run's)."""
         if handle.control.interrupted.is_set():
             # as A1111 answers an interrupted job: done, with no pictures
             return Done(images=[], infotexts=[], seeds=[], subseeds=[], info={"infotexts": []}, interrupted=True)
         try:
-            return self.runner(handle)
+            return self.runner(handle, worker)
         except CLIENT_ERRORS as e:
             return Failed(str(e), invalid=True)
-        except ModelLoadError as e:
+        except RemoteFailure as e:
+            return e.failed
+        except (ModelLoadError, WorkerLost) as e:
             return Failed(str(e))
         except Exception as e:  # the worker must survive anything a job does
             log.error("job failed:\n%s", traceback.format_exc())

@@ -64,6 +64,14 @@ def img2img_steps(steps: int, denoising_strength: float, fix_steps: bool) -> Tup
     return steps, int(strength * steps) + 1
 
 
+def saves_samples(saver: Optional[ImageSaver], opts: Options, job: Job) -> bool:
+    return saver is not None and opts.samples_save and not job.do_not_save_samples
+
+
+def saves_grid(saver: Optional[ImageSaver], opts: Options, job: Job) -> bool:
+    return saver is not None and opts.grid_save and not job.do_not_save_grid and not job.do_not_save_samples
+
+
 class Img2ImgPipeline:
     def __init__(self, model: LoadedModel, options: Options, saver: Optional[ImageSaver] = None,
                  library: Optional[Library] = None, upscalers: Optional[Upscalers] = None,
@@ -289,7 +297,7 @@ class Img2ImgPipeline:
         infotext = create_infotext(run.prompt, run.negative_prompt, params)
         image.info["parameters"] = infotext
         result = Result(image=image, infotext=infotext, seed=seed, index=len(outputs.images))
-        if self.saver is not None and run.opts.samples_save and not run.job.do_not_save_samples:
+        if saves_samples(self.saver, run.opts, run.job):
             # off the model's path: the next pictures sample while this one is written, then announced with its file
             outputs.writes.append(self.saver.save_sample_later(
                 image, seed, infotext, run.opts.save_format(),
@@ -307,7 +315,7 @@ class Img2ImgPipeline:
             write.result()
         job, opts, saver = run.job, run.opts, self.saver
         grid = grid_path = None
-        save_grid = saver is not None and opts.grid_save and not job.do_not_save_grid and not job.do_not_save_samples
+        save_grid = saves_grid(saver, opts, job)
         if len(outputs.images) > 1 and (opts.return_grid or save_grid):
             grid = imageops.image_grid(outputs.images)
             if save_grid:

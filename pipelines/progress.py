@@ -31,6 +31,7 @@ class ProgressReport:
     preview: Optional[Image.Image] = None
     interrupted: bool = False
     skipped: bool = False
+    worker: str = ""  # which worker runs it (with several: "local", "ray-1", ...)
 
     @property
     def fraction(self) -> float:

@@ -10,13 +10,13 @@ from .face_restoration import FaceRestorers
 from .job import Job
 from .job_queue import JobHandle, JobQueue, QueueLimits
 from .model_manager import Folders, ModelManager, Placement
-from .pipeline import Img2ImgPipeline
 from .prompt_tools import PromptTools
 from .prompts import StyleDatabase
 from .saving import ImageSaver
 from .scripts import ScriptContext, check_scripts, selected_script
 from .settings import SettingsStore
 from .upscalers import Upscalers
+from .workers import LocalWorker, RayOptions
 
 
 @dataclass
@@ -53,10 +53,12 @@ class Services:
 
 
 def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), placement: Placement = Placement(),
-                   settings: Optional[SettingsStore] = None, limits: QueueLimits = QueueLimits()) -> Services:
-    """Load the model (ModelLoadError when it does not load) and start the queue's worker."""
+                   settings: Optional[SettingsStore] = None, limits: QueueLimits = QueueLimits(),
+                   ray: Optional[RayOptions] = None) -> Services:
+    """Load the model (ModelLoadError when it does not load) and start the queue's workers: this process's, or with
+    `ray` one Ray actor per GPU (or CPU workers), each with its own copy of the model."""
     settings = settings or SettingsStore()
-    models = ModelManager(ckpt, folders, placement)
+    models = ModelManager(ckpt, folders, placement if ray is None else Placement(device="cpu", half=False))
     prompt_tools = PromptTools(StyleDatabase(folders.styles_file), models, settings)
     saver = ImageSaver(folders.outdir) if folders.outdir else None
     upscalers = Upscalers(folders.models_dir, models.device)
@@ -67,12 +69,9 @@ def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), pla
         check_scripts(job)
         return prompt_tools.apply_styles(job)
 
-    def run(handle: JobHandle) -> Done:
+    def run(handle: JobHandle, worker) -> Done:
         def process(job: Job, emit) -> Done:
-            with models.for_job(job, emit) as model:
-                pipeline = Img2ImgPipeline(model, settings.options(), saver, models.library, upscalers,
-                                           face_restorers)
-                return pipeline(job, handle.control, emit)
+            return worker.process(job, settings.options(), handle.control, emit)
 
         script = selected_script(handle.job)
         if script is None:
@@ -80,7 +79,14 @@ def build_services(ckpt: Optional[str] = None, folders: Folders = Folders(), pla
         options = settings.options().with_overrides(handle.job.override_settings)
         context = ScriptContext(process, handle.control, handle.emit, options, saver, upscalers,
                                 prompt_tools.apply_styles)
-        with models.holding_switches():
+        with worker.holding_switches():
             return script.run(handle.job, context)
 
-    return Services(models, JobQueue(run, prepare, limits), prompt_tools, settings, upscalers, face_restorers)
+    if ray is None:
+        workers = [LocalWorker(models, saver, upscalers, face_restorers)]
+    else:
+        from .ray_workers import start_workers  # Ray is an optional requirement (requirements-ray.txt)
+        workers = start_workers(ray, ckpt, folders, placement, saver, lambda: models.title)
+    queue = JobQueue(run, prepare, limits, workers,
+                     lambda job: job.override_settings.get("sd_model_checkpoint") or models.title)
+    return Services(models, queue, prompt_tools, settings, upscalers, face_restorers)

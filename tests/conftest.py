@@ -41,6 +41,18 @@ def inpaint_services(outdir, tmp_path_factory):
     services.close()
 
 
+@pytest.fixture(scope="session")
+def ray_address():
+    """One local Ray instance for the session (2 CPUs, on 127.0.0.1), started when a test first needs it; servers
+    and batches started by the tests join it with `--ray <this address>`."""
+    import ray
+
+    from pipelines.ray_workers import start_ray
+    start_ray("local", cpus=2)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
 def run_job(services, job):
     """All events of a job; fails the test with the services's reason if the job failed."""
     events = list(services.queue.run(job))

@@ -68,7 +68,8 @@ class Generation:
             elif isinstance(event, Progress):
                 r = handle.progress()
                 batch = f" (batch {r.job_no + 1}/{r.job_count})" if r.job_count > 1 else ""
-                status = progress_html(f"Step {r.step}/{r.steps}{batch}, ETA {r.eta:.0f} s",
+                where = f" on {r.worker}" if len(self.services.queue.workers) > 1 else ""
+                status = progress_html(f"Step {r.step}/{r.steps}{batch}{where}, ETA {r.eta:.0f} s",
                                        r.job_no * r.steps + r.step, r.job_count * r.steps)
                 preview = r.preview
             elif isinstance(event, Result):

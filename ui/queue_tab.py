@@ -1,5 +1,6 @@
-"""The Queue tab: the jobs waiting and running, with who sent them and how far they are, and Interrupt. An admin sees
-and stops everyone's jobs; anyone else sees and stops their own (never another user's prompts or pictures)."""
+"""The Queue tab: the jobs waiting and running, with who sent them, how far they are and which worker runs them, and
+Interrupt; the workers, with their device, loaded model and current job. An admin sees and stops everyone's jobs;
+anyone else sees and stops their own (never another user's prompts or pictures)."""
 from __future__ import annotations
 
 from typing import List, Optional, Tuple
@@ -10,7 +11,8 @@ from pipelines import Services
 
 from .panel import UI_ONLY
 
-COLUMNS = ["Owner", "State", "Step"]
+COLUMNS = ["Owner", "State", "Step", "Worker"]
+WORKER_COLUMNS = ["Worker", "Device", "Model", "Where", "Job of", "Step"]
 
 
 def caller(request: Optional[gr.Request]) -> Tuple[Optional[str], bool]:
@@ -33,8 +35,10 @@ class QueueView:
             whose = gr.Dropdown(label="Jobs of", choices=[], elem_id="queue_owner", scale=4)
             refresh = gr.Button("Refresh", elem_id="queue_refresh", scale=0, min_width=80)
             stop = gr.Button("Interrupt their jobs", variant="stop", elem_id="queue_interrupt", scale=1)
-        refresh.click(self.view, None, [table, whose], **UI_ONLY)
-        stop.click(self.interrupt, whose, [table, whose], **UI_ONLY)
+        workers = gr.Dataframe(headers=WORKER_COLUMNS, value=[], interactive=False, elem_id="workers_table",
+                               label="Workers")
+        refresh.click(self.view, None, [table, whose, workers], **UI_ONLY)
+        stop.click(self.interrupt, whose, [table, whose, workers], **UI_ONLY)
 
     def jobs(self, request: Optional[gr.Request]) -> List[dict]:
         owner, admin = caller(request)
@@ -44,9 +48,21 @@ class QueueView:
     def view(self, request: gr.Request):
         jobs = self.jobs(request)
         rows = [[job["owner"], "running" if job["running"] else f"waiting, {job['position']} ahead",
-                 f"{job['step']}/{job['steps']}"] for job in jobs]
+                 f"{job['step']}/{job['steps']}", job["worker"] if job["running"] else ""] for job in jobs]
         owners = list(dict.fromkeys(job["owner"] for job in jobs))
-        return rows, gr.update(choices=owners, value=owners[0] if owners else None)
+        return rows, gr.update(choices=owners, value=owners[0] if owners else None), self.workers(request)
+
+    def workers(self, request: Optional[gr.Request]) -> List[list]:
+        """Each worker; whose job it runs is shown to an admin, and to the owner of that job."""
+        owner, admin = caller(request)
+        rows = []
+        for state in self.services.queue.worker_states():
+            busy = state["owner"] is not None
+            mine = admin or state["owner"] == owner
+            rows.append([state["name"], state["device"], state["model"] or "", state["where"],
+                         (state["owner"] if mine else "another user") if busy else "",
+                         f"{state['step']}/{state['steps']}" if busy and mine else ""])
+        return rows
 
     def interrupt(self, whose: Optional[str], request: gr.Request):
         owner, admin = caller(request)
