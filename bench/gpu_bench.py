@@ -46,11 +46,24 @@ def build_sd15_folder(folder: Path, device: str) -> None:
     pipe.save_pretrained(folder, safe_serialization=True)
 
 
+def ensure_sd15_folder(model_dir: str, device: str) -> Path:
+    """The SD 1.5-shaped model's folder, built the first time."""
+    folder = Path(model_dir)
+    if not (folder / "model_index.json").exists():
+        start = time.perf_counter()
+        build_sd15_folder(folder, device)
+        print(f"built the SD 1.5-shaped model in {time.perf_counter() - start:.1f} s", flush=True)
+    return folder
+
+
+SD15_DIR = os.path.join(tempfile.gettempdir(), "sd15-random-fp16")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda")
     add_job_arguments(parser, repeats=5)
-    parser.add_argument("--model-dir", default=os.path.join(tempfile.gettempdir(), "sd15-random-fp16"))
+    parser.add_argument("--model-dir", default=SD15_DIR)
     parser.add_argument("--no-compile", action="store_true")
     args = parser.parse_args()
 
@@ -59,11 +72,7 @@ def main() -> None:
     gpu = torch.cuda.get_device_name() if args.device == "cuda" else platform.processor()
     print(f"device: {gpu}; torch {torch.__version__}, diffusers {diffusers.__version__}, "
           f"transformers {transformers.__version__}", flush=True)
-    folder = Path(args.model_dir)
-    if not (folder / "model_index.json").exists():
-        start = time.perf_counter()
-        build_sd15_folder(folder, args.device)
-        print(f"built the SD 1.5-shaped model in {time.perf_counter() - start:.1f} s", flush=True)
+    folder = ensure_sd15_folder(args.model_dir, args.device)
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     with tempfile.TemporaryDirectory() as outdir:
         services = build_services(str(folder), Folders(ckpt_dir=None, outdir=outdir), Placement(args.device))

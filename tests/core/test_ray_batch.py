@@ -25,8 +25,8 @@ def tree_with_masks(tmp_path):
             size = image.size
         folder = masks / os.path.dirname(rel)
         folder.mkdir(parents=True, exist_ok=True)
-        rect_mask(*size, (0, 0, size[0] // 2, size[1])).save(folder / (os.path.splitext(os.path.basename(rel))[0]
-                                                                      + ".png"))
+        stem = os.path.splitext(os.path.basename(rel))[0]
+        rect_mask(*size, (0, 0, size[0] // 2, size[1])).save(folder / f"{stem}.png")
     return src, masks
 
 
