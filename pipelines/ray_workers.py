@@ -50,7 +50,11 @@ def start_workers(options: RayOptions, ckpt: Optional[str], folders: Folders, pl
                   saver: Optional[ImageSaver], server_checkpoint: Callable[[], Optional[str]]) -> List["RayWorker"]:
     """One actor per GPU of the cluster (or `options.cpu_workers` on the CPU), each with the model loaded: a
     checkpoint that does not load is a ModelLoadError here, before the server starts."""
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise ModelLoadError("--ray needs Ray: pip install -r requirements-ray.txt (./webui.sh --ray installs it)") \
+            from None
     start_ray(options.address)
     gpus = int(ray.cluster_resources().get("GPU", 0))
     on_gpus = gpus > 0 and placement.device in (None, "cuda")
