@@ -81,7 +81,7 @@ def add_job_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def batch_parser() -> argparse.ArgumentParser:
-    from modes.batch import PNG_INFO_FIELDS
+    from modes.batch_png_info import PNG_INFO_FIELDS
     parser = argparse.ArgumentParser(prog="app.py batch", description="img2img / inpaint over a folder of pictures")
     parser.add_argument("--input", required=True, help="folder of pictures, read recursively")
     parser.add_argument("--output", default="", help="output folder, mirroring the input's tree and names "

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
 from pipelines import Control, Done, Failed, ImageInputError, Job, JobError, Progress, Result, load_image
-from pipelines.infotext import parse_generation_parameters
-from pipelines.saving import read_infotext, write_png
+from pipelines.saving import write_png
+
+from .batch_png_info import png_info_params
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
-PNG_INFO_FIELDS = ("Prompt", "Negative prompt", "Seed", "CFG scale", "Sampler", "Steps", "Model hash")
 
 
 class BatchPathError(ValueError):
@@ -208,35 +208,6 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def png_info_params(image, item: BatchItem, plan: BatchPlan, settings: BatchSettings, params: dict) -> dict:
-    """A1111's "PNG info" batch option: the chosen fields from the picture's own infotext (or the file of the same
-    name in the PNG info folder); prompts are appended to the panel's."""
-    text = read_infotext(image)
-    if plan.png_info_dir is not None:
-        other = plan.png_info_dir / item.rel
-        text = read_infotext(load_image(str(other), f"PNG info file {other}")) if other.exists() else None
-    if not text:
-        return params
-    found = parse_generation_parameters(text)
-    params = dict(params)
-    fields = set(settings.png_info_fields)
-    for key, name in (("Prompt", "prompt"), ("Negative prompt", "negative_prompt")):
-        if key in fields and found.get(key):
-            params[name] = f"{params.get(name, '')} {found[key]}".strip()
-    for key, name, convert in (("Seed", "seed", int), ("CFG scale", "cfg_scale", float), ("Sampler", "sampler_name", str),
-                               ("Steps", "steps", int)):
-        if key in fields and key in found:
-            try:
-                params[name] = convert(found[key])
-            except ValueError:
-                pass
-    if "Sampler" in fields and "Schedule type" in found:
-        params["scheduler"] = found["Schedule type"]
-    if "Model hash" in fields and "Model hash" in found:
-        params["_model_hash"] = found["Model hash"]
-    return params
-
-
 # -- running ---------------------------------------------------------------------------------------------------------
 
 class BatchRun:
@@ -264,7 +235,8 @@ class BatchRun:
             mask = mask.resize(image.size)  # one mask for pictures of every size: stretched to each
         params = self.params
         if self.settings.png_info:
-            params = png_info_params(image, item, self.plan, self.settings, params)
+            params = png_info_params(image, self.plan.png_info_dir / item.rel if self.plan.png_info_dir else None,
+                                     self.settings.png_info_fields, params)
         params = dict(params)
         model_hash = params.pop("_model_hash", None)
         job = Job(init_images=[image], mask=mask, do_not_save_samples=self.plan.output_dir is not None, **params)

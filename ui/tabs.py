@@ -114,7 +114,7 @@ def build_tab_inputs(tab: ModeTab, c: Dict[str, gr.components.Component], batch_
 
 
 def build_batch_inputs(c: Dict[str, gr.components.Component], roots: List[str], hidden: bool) -> None:
-    from modes.batch import PNG_INFO_FIELDS
+    from modes.batch_png_info import PNG_INFO_FIELDS
     c["batch_from_dir"] = gr.State(False)
     with gr.Tabs():
         with gr.Tab("Upload") as upload_tab:
