@@ -59,7 +59,7 @@ def test_a_ray_job_makes_the_same_pictures_and_this_server_saves_them(ray_servic
 
 
 def test_two_workers_run_two_jobs_at_once(ray_services):
-    handles = [ray_services.queue.submit(job(steps=8, width=128, height=128, seed=s), owner=o)
+    handles = [ray_services.queue.submit(job(steps=8, width=256, height=256, seed=s), owner=o)
                for s, o in ((1, "ann"), (2, "bob"))]
     stamps = {}
 
