@@ -248,16 +248,8 @@ class JobQueue:
             return Done(images=[], infotexts=[], seeds=[], subseeds=[], info={"infotexts": []}, interrupted=True)
         try:
             return self.runner(handle, worker)
-        except CLIENT_ERRORS as e:
-            return Failed(str(e), invalid=True)
-        except RemoteFailure as e:
-            return e.failed
-        except (ModelLoadError, WorkerLost) as e:
-            return Failed(str(e))
         except Exception as e:  # the worker must survive anything a job does
-            log.error("job failed:\n%s", traceback.format_exc())
-            free_memory()
-            return Failed(describe_failure(e))
+            return failure_of(e)
 
     def _finish(self, handle: JobHandle, event: Event) -> None:
         with self._lock:
@@ -267,6 +259,20 @@ class JobQueue:
             if not owned:
                 self._live.pop(handle.owner, None)
         handle.emit(event)
+
+
+def failure_of(error: Exception) -> Failed:
+    """The Failed event a job's exception ends it with: a bad job is the client's error, anything else the run's
+    (logged, and its memory given back). Called in an `except` block."""
+    if isinstance(error, CLIENT_ERRORS):
+        return Failed(str(error), invalid=True)
+    if isinstance(error, RemoteFailure):
+        return error.failed
+    if isinstance(error, (ModelLoadError, WorkerLost)):
+        return Failed(str(error))
+    log.error("job failed:\n%s", traceback.format_exc())
+    free_memory()
+    return Failed(describe_failure(error))
 
 
 def describe_failure(error: Exception) -> str:

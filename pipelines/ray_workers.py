@@ -12,6 +12,7 @@ import itertools
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -19,13 +20,12 @@ from typing import Callable, Dict, List, Optional, Set
 
 from .events import FINAL, Control, Done, Failed
 from .job import Job, Options
-from .job_queue import CLIENT_ERRORS, describe_failure
+from .job_queue import failure_of
 from .model_manager import Folders, ModelManager, Placement
 from .models import ModelLoadError, resolve_checkpoint
 from .saving import ImageSaver
 from .workers import LocalWorker, RayOptions, RemoteFailure, ServerSaving, WorkerLost, WorkerState
 
-log = logging.getLogger(__name__)
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATE_TIMEOUT_S = 5
 RESTART_WAIT_S = 600  # how long a job waits for its worker to come back after Ray restarts it
@@ -92,7 +92,6 @@ class WorkerActor:
         self.lock = threading.Lock()
 
     def state(self) -> WorkerState:
-        import socket
         return WorkerState("", self.models.device, self.models.title, f"{socket.gethostname()} pid {os.getpid()}")
 
     def pid(self) -> int:
@@ -122,13 +121,8 @@ class WorkerActor:
         try:
             self.follow_server(checkpoint)
             emit(self.local.process(job, options, control, emit))
-        except CLIENT_ERRORS as e:
-            emit(Failed(str(e), invalid=True))
-        except ModelLoadError as e:
-            emit(Failed(str(e)))
         except Exception as e:  # the actor must survive anything a job does
-            log.exception("job failed")
-            emit(Failed(describe_failure(e)))
+            emit(failure_of(e))
 
     def follow_server(self, checkpoint: Optional[str]) -> None:
         """The server's checkpoint (its `sd_model_checkpoint` setting), loaded when it changed."""
@@ -189,10 +183,9 @@ class RayWorker:
     def process(self, job: Job, options: Options, control: Control, emit) -> Done:
         import ray
         self.wait_until_up()
-        job_id = next(self._ids)
+        job_id, checkpoint = next(self._ids), self.server_checkpoint()
         saving = ServerSaving(self.saver, options, job, emit)
-        stream = self.actor.run.options(num_returns="streaming").remote(job_id, job, options,
-                                                                        self.server_checkpoint())
+        stream = self.actor.run.options(num_returns="streaming").remote(job_id, job, options, checkpoint)
         finished = threading.Event()
         threading.Thread(target=self.forward_control, args=(job_id, control, finished), daemon=True,
                          name=f"{self.name}-control").start()
@@ -202,9 +195,9 @@ class RayWorker:
                 if isinstance(event, Failed):
                     raise RemoteFailure(event)
                 if isinstance(event, Done):
-                    done = saving.finish(event)
-                    self.after_job()
-                    return done
+                    # the actor followed the server's checkpoint, and loads it back after a job's own
+                    self._state = replace(self._state, model=checkpoint or self._state.model)
+                    return saving.finish(event)
                 saving.emit(event)
         except ray.exceptions.RayActorError as e:
             self.lost = True
@@ -227,13 +220,6 @@ class RayWorker:
                 if time.monotonic() > deadline:
                     raise WorkerLost(f"worker {self.name} has not come back ({e.__class__.__name__})") from None
                 time.sleep(0.5)
-
-    def after_job(self) -> None:
-        import ray
-        try:
-            self.refresh()
-        except (ray.exceptions.RayError, ModelLoadError):
-            pass  # what it has loaded is known again after its next job
 
     def forward_control(self, job_id: int, control: Control, finished: threading.Event) -> None:
         """The owner's interrupt and skip, passed on within 20 ms (a step takes longer)."""

@@ -107,7 +107,6 @@ class ServerSaving:
 
     def finish(self, done: Done) -> Done:
         """The Done, once every picture is written (a write error fails the job), with the grid saved."""
-        self.wait()
         for write in self.writes:
             write.result()
         if len(done.images) > 1 and saves_grid(self.saver, self.opts, self.job):

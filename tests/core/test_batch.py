@@ -135,6 +135,19 @@ def test_png_info_gives_each_picture_its_own_prompt_and_seed(services, tmp_path)
     assert one["Steps"] == "3" and one["Sampler"] == "DPM++ 2M"  # fields not chosen stay the panel's
 
 
+def kill_once_written(command, out, timeout, count=2):
+    """Run an `app.py batch` command and SIGKILL it as soon as `count` outputs exist under `out`."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(list(out.rglob("*.png"))) < count:
+            time.sleep(0.05)
+        assert len(list(out.rglob("*.png"))) >= count, "the batch made no progress"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+
+
 def test_a_killed_batch_resumes_and_makes_every_output_exactly_once(tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
@@ -142,15 +155,7 @@ def test_a_killed_batch_resumes_and_makes_every_output_exactly_once(tmp_path):
         noise_image(128, 128, seed=i).save(src / f"{i:02d}.png")
     command = [sys.executable, "app.py", "batch", "--input", str(src), "--output", str(out), "--steps", "40",
                "--denoising-strength", "1", "--width", "128", "--height", "128", "--ckpt-dir", str(tmp_path / "none")]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(list(out.glob("*.png"))) < 2:
-            time.sleep(0.05)
-        assert len(list(out.glob("*.png"))) >= 2, "the batch made no progress"
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
+    kill_once_written(command, out, timeout=120)
     killed_after = {p.name for p in out.glob("*.png")}
     assert len(killed_after) < 8
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -1,14 +1,12 @@
 """`app.py batch --ray`: a folder split across two Ray workers (issue 15) gives the same files as the plain batch,
 byte for byte, and resumes after a kill with every output written once."""
 import os
-import signal
 import subprocess
 import sys
-import time
 
 from PIL import Image
 
-from tests.core.test_batch import make_tree
+from tests.core.test_batch import kill_once_written, make_tree
 from tests.helpers import rect_mask
 from tests.server import ROOT
 
@@ -57,15 +55,7 @@ def test_a_killed_ray_batch_resumes_and_writes_every_output_once(ray_address, tm
     make_tree(src, count=8)
     command = batch_command(src, out, tmp_path, "--steps", "40", "--denoising-strength", "1", "--width", "128",
                             "--height", "128", "--ray", ray_address, "--ray-workers", "2")
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and len(list(out.rglob("*.png"))) < 2:
-            time.sleep(0.05)
-        assert len(list(out.rglob("*.png"))) >= 2, "the batch made no progress"
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(30)
+    kill_once_written(command, out, timeout=240)
     before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.rglob("*.png")}
     assert 2 <= len(before) < 8
     finished = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
