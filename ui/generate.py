@@ -61,14 +61,15 @@ class Generation:
 
     def stream(self, handle):
         gallery, infotexts, preview, info = [], [], None, ""
+        several = len(self.services.queue.workers) > 1  # then each line says which worker runs the job
         for event in handle:
             status = None
+            where = f" on {handle.worker}" if several and handle.worker else ""
             if isinstance(event, Queued):
                 status = progress_html(f"Waiting: {event.position} job(s) ahead of yours")
             elif isinstance(event, Progress):
                 r = handle.progress()
                 batch = f" (batch {r.job_no + 1}/{r.job_count})" if r.job_count > 1 else ""
-                where = f" on {r.worker}" if len(self.services.queue.workers) > 1 else ""
                 status = progress_html(f"Step {r.step}/{r.steps}{batch}{where}, ETA {r.eta:.0f} s",
                                        r.job_no * r.steps + r.step, r.job_count * r.steps)
                 preview = r.preview
@@ -83,7 +84,7 @@ class Generation:
                 raise gr.Error(event.error)
             elif isinstance(event, Done):
                 took = time.time() - handle.report.started
-                status = progress_html(f"{'Interrupted' if event.interrupted else 'Done'} in {took:.1f} s: "
+                status = progress_html(f"{'Interrupted' if event.interrupted else 'Done'} in {took:.1f} s{where}: "
                                        f"{len(event.images)} picture(s)")
             yield shown(gallery, status, preview, info, infotexts, running=not isinstance(event, Done))
 
