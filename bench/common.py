@@ -2,6 +2,7 @@
 the same loaded components, seed, sampler, size and number of UNet steps, timed in one run."""
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List
@@ -43,6 +44,13 @@ def centre_mask(size: int) -> Image.Image:
 class Timing:
     seconds: float  # the whole job: pictures in, pictures out (the core also saves its PNG)
     its: float  # UNet steps per second, between the first and the last step
+
+
+@dataclass
+class Comparison:
+    core: Timing  # the best run of each side
+    diffusers: Timing
+    ratio: float  # core/diffusers: the median of the pairs' ratios
 
 
 def its_between(stamps: List[float]) -> float:
@@ -108,22 +116,29 @@ def time_diffusers(pipe, case: str, size: int, steps: int, strength: float, seed
 
 
 def compare(services: Services, size: int, steps: int, strength: float, repeats: int, sync: Callable[[], None],
-            label: str = "") -> Dict[str, Dict[str, Timing]]:
-    """The best of `repeats` runs of each case through both, interleaved so that drift hits both alike."""
+            label: str = "") -> Dict[str, Comparison]:
+    """`repeats` pairs of runs of each case, one through each side. The two runs of a pair follow each other, in
+    turns (core first, then diffusers first), so that drift on a shared machine hits both sides of a pair alike;
+    the ratio of a case is the median of its pairs' ratios. The times shown are each side's best run."""
     pipes = diffusers_pipelines(services)
-    results: Dict[str, Dict[str, Timing]] = {}
+    results: Dict[str, Comparison] = {}
     for case in CASES:
         core_runs, bare_runs = [], []
         time_core(services, case, size, steps, strength, 1, sync)  # warm-up
         time_diffusers(pipes[case], case, size, steps, strength, 1, sync)
         for r in range(repeats):
-            core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync))
+            core_first = r % 2 == 0
+            if core_first:
+                core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync))
             bare_runs.append(time_diffusers(pipes[case], case, size, steps, strength, 1 + r, sync))
-        results[case] = {"core": best_timing(core_runs), "diffusers": best_timing(bare_runs)}
-        core, bare = results[case]["core"], results[case]["diffusers"]
+            if not core_first:
+                core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync))
+        ratio = statistics.median(c.seconds / b.seconds for c, b in zip(core_runs, bare_runs))
+        core, bare = best_timing(core_runs), best_timing(bare_runs)
+        results[case] = Comparison(core, bare, ratio)
         print(f"{label}{case:8s} {size}x{size} {steps} steps @ {strength}: core {core.seconds:7.3f} s "
               f"({core.its:6.2f} it/s)   diffusers {bare.seconds:7.3f} s ({bare.its:6.2f} it/s)   "
-              f"ratio {core.seconds / bare.seconds:.3f}", flush=True)
+              f"ratio {ratio:.3f} (median of {repeats} pairs)", flush=True)
     return results
 
 
@@ -132,5 +147,5 @@ def best_timing(runs: List[Timing]) -> Timing:
     return Timing(min(r.seconds for r in runs), max(r.its for r in runs))
 
 
-def worst_ratio(results: Dict[str, Dict[str, Timing]]) -> float:
-    return max(r["core"].seconds / r["diffusers"].seconds for r in results.values())
+def worst_ratio(results: Dict[str, Comparison]) -> float:
+    return max(r.ratio for r in results.values())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
+from .cpu_memory import keep_freed_memory
 from .events import Notice
 from .job import Job, JobError
 from .models import (CheckpointInfo, LoadedModel, ModelLoadError, accelerate, free_memory, known_hash,
@@ -65,6 +66,8 @@ class ModelManager:
         self.library = Library(folders.lora_dir, folders.embeddings_dir, folders.vae_dir)
         self.placement = placement
         self.device = pick_device(placement.device)
+        if self.device == "cpu":
+            keep_freed_memory()
         self.model: Optional[LoadedModel] = None  # None while unloaded
         self.checkpoint: Optional[CheckpointInfo] = None  # what is (or will be) loaded
         self.notices: List[str] = []
