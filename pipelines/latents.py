@@ -2,7 +2,8 @@
 and the inpainting models' extra UNet channels."""
 from __future__ import annotations
 
-from typing import List
+import hashlib
+from typing import List, Tuple
 
 import numpy as np
 import torch
@@ -38,12 +39,29 @@ def encode_images(model: LoadedModel, pixels: torch.Tensor, seeds: List[int]) ->
         else:
             index.append(len(unique))
             unique.append(p)
-    pixels = torch.stack(unique).to(model.execution_device, model.vae_dtype)
-    dist = vae.encode(pixels.contiguous(memory_format=model.memory_format)).latent_dist
-    mean, std = dist.mean, dist.std
+    mean, std = posterior(model, torch.stack(unique))
     latents = torch.stack([mean[k] + std[k] * randn(s, tuple(mean.shape[1:])).to(mean.device, mean.dtype)
                            for k, s in zip(index, seeds)])
     return (latents * vae.config.scaling_factor).to(model.dtype)
+
+
+def posterior(model: LoadedModel, pixels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The VAE encoder's mean and standard deviation for a batch of pictures. A batch this VAE has encoded before,
+    in the same state (weights, dtype, tiling, padding), is not encoded again: the same init picture with another
+    seed or prompt, each batch of a batch count, an inpainting model's masked picture. What comes back is what
+    the encoder gave then, so the pictures are the same; ComfyUI's users expect this (it re-runs only what
+    changed)."""
+    vae = model.pipe.vae
+    conv_in = getattr(getattr(vae, "encoder", None), "conv_in", None)
+    digest = hashlib.blake2b(pixels.detach().cpu().contiguous().numpy().tobytes(), digest_size=16).digest()
+    key = (model.vae_path, model.vae_dtype, getattr(vae, "use_tiling", False),
+           getattr(conv_in, "padding_mode", None), pixels.dtype, tuple(pixels.shape), digest)
+    found = model.encodings.get(key)
+    if found is not None:
+        return found
+    pixels = pixels.to(model.execution_device, model.vae_dtype)
+    dist = vae.encode(pixels.contiguous(memory_format=model.memory_format)).latent_dist
+    return model.encodings.put(key, (dist.mean, dist.std))
 
 
 def decode_latents(model: LoadedModel, latents: torch.Tensor) -> List[Image.Image]:

@@ -159,8 +159,9 @@ def known_hash(info: CheckpointInfo) -> Optional[str]:
 
 
 class ChunkCache:
-    """The last chunks a model's text encoders made (the empty negative prompt, a batch's one prompt), so that a job
-    repeating them skips the encoders. Thread-safe; the oldest go first."""
+    """The last things a model's encoders made, so that a job repeating them skips the encoder: the text encoders'
+    chunks (the empty negative prompt, a batch's one prompt), the VAE encoder's posteriors (the same init picture
+    again). Thread-safe; the oldest go first."""
 
     def __init__(self, size: int = 64):
         self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
@@ -195,6 +196,7 @@ class LoadedModel:
     own_vae: Optional[dict] = None  # the checkpoint's VAE weights, kept while an external one is in use
     _execution_device: object = field(default=None, repr=False, compare=False)
     text_chunks: ChunkCache = field(default_factory=ChunkCache, repr=False, compare=False)
+    encodings: ChunkCache = field(default_factory=lambda: ChunkCache(8), repr=False, compare=False)  # latents.posterior
 
     @property
     def is_inpainting(self) -> bool:
