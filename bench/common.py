@@ -57,8 +57,9 @@ def its_between(stamps: List[float]) -> float:
     return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 and stamps[-1] > stamps[0] else float("nan")
 
 
-def time_core(services: Services, case: str, size: int, steps: int, strength: float, seed: int, sync) -> Timing:
-    job = Job(init_images=[noise_picture(size)], mask=centre_mask(size) if case == "inpaint" else None,
+def time_core(services: Services, case: str, size: int, steps: int, strength: float, seed: int, sync,
+              picture: int = 0) -> Timing:
+    job = Job(init_images=[noise_picture(size, picture)], mask=centre_mask(size) if case == "inpaint" else None,
               prompt="a photo of a cat", sampler_name="Euler", steps=steps, denoising_strength=strength,
               width=size, height=size, seed=seed, cfg_scale=7)
     stamps = []
@@ -90,7 +91,8 @@ def diffusers_pipelines(services: Services) -> Dict[str, object]:
     return pipes
 
 
-def time_diffusers(pipe, case: str, size: int, steps: int, strength: float, seed: int, sync) -> Timing:
+def time_diffusers(pipe, case: str, size: int, steps: int, strength: float, seed: int, sync,
+                   picture: int = 0) -> Timing:
     # diffusers runs int(steps * strength) steps, A1111 (and the core) one more: give diffusers the same count
     steps_run = img2img_steps(steps, strength, False)[1]
     stamps = []
@@ -100,7 +102,7 @@ def time_diffusers(pipe, case: str, size: int, steps: int, strength: float, seed
         stamps.append(time.perf_counter())
         return kwargs
 
-    kwargs = dict(prompt="a photo of a cat", image=noise_picture(size), num_inference_steps=steps,
+    kwargs = dict(prompt="a photo of a cat", image=noise_picture(size, picture), num_inference_steps=steps,
                   strength=min(1.0, (steps_run + 0.5) / steps), guidance_scale=7, height=size, width=size,
                   generator=torch.Generator("cpu").manual_seed(seed), callback_on_step_end=on_step)
     if case == "inpaint":
@@ -116,10 +118,12 @@ def time_diffusers(pipe, case: str, size: int, steps: int, strength: float, seed
 
 
 def compare(services: Services, size: int, steps: int, strength: float, repeats: int, sync: Callable[[], None],
-            label: str = "") -> Dict[str, Comparison]:
-    """`repeats` pairs of runs of each case, one through each side. The two runs of a pair follow each other, in
-    turns (core first, then diffusers first), so that drift on a shared machine hits both sides of a pair alike;
-    the ratio of a case is the median of its pairs' ratios. The times shown are each side's best run."""
+            label: str = "", fresh_pictures: bool = False) -> Dict[str, Comparison]:
+    """`repeats` pairs of runs of each case, one through each side, on one init picture (a user generating again),
+    or with `fresh_pictures` on another picture for each pair (then the core's VAE encoder has no posterior to
+    reuse). The two runs of a pair follow each other, in turns (core first, then diffusers first), so that drift
+    on a shared machine hits both sides of a pair alike; the ratio of a case is the median of its pairs' ratios.
+    The times shown are each side's best run."""
     pipes = diffusers_pipelines(services)
     results: Dict[str, Comparison] = {}
     for case in CASES:
@@ -127,12 +131,12 @@ def compare(services: Services, size: int, steps: int, strength: float, repeats:
         time_core(services, case, size, steps, strength, 1, sync)  # warm-up
         time_diffusers(pipes[case], case, size, steps, strength, 1, sync)
         for r in range(repeats):
-            core_first = r % 2 == 0
+            core_first, picture = r % 2 == 0, 1 + r if fresh_pictures else 0
             if core_first:
-                core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync))
-            bare_runs.append(time_diffusers(pipes[case], case, size, steps, strength, 1 + r, sync))
+                core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync, picture))
+            bare_runs.append(time_diffusers(pipes[case], case, size, steps, strength, 1 + r, sync, picture))
             if not core_first:
-                core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync))
+                core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync, picture))
         ratio = statistics.median(c.seconds / b.seconds for c, b in zip(core_runs, bare_runs))
         core, bare = best_timing(core_runs), best_timing(bare_runs)
         results[case] = Comparison(core, bare, ratio)

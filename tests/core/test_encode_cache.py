@@ -40,13 +40,13 @@ def pictures(done):
 def test_the_same_picture_again_skips_the_encoder_and_gives_the_same_pictures(services):
     picture = noise_image(64, 64, seed=31)
     with without_cache(services):
-        fresh = [pictures(done_of(services, Job(init_images=[picture], seed=s, **FAST))) for s in (5, 6)]
+        fresh = pictures(done_of(services, Job(init_images=[picture], seed=5, **FAST)))
     with encoder_calls(services) as calls:
         first = pictures(done_of(services, Job(init_images=[picture], seed=5, **FAST)))
         assert len(calls) == 1
         second = pictures(done_of(services, Job(init_images=[picture], seed=6, prompt="another prompt", **FAST)))
         assert len(calls) == 1  # another seed and prompt: the picture's posterior is reused
-    assert np.array_equal(first[0], fresh[0][0])
+    assert np.array_equal(first[0], fresh[0])
     assert not np.array_equal(first[0], second[0])  # the seed still samples the posterior anew
     with without_cache(services):
         prompted = pictures(done_of(services, Job(init_images=[picture], seed=6, prompt="another prompt", **FAST)))
