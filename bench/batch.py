@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import add_job_arguments, diffusers_pipelines, noise_picture, time_diffusers  # noqa: E402
+from bench.common import add_job_arguments, diffusers_pipelines, noise_picture, time_core, time_diffusers  # noqa: E402
 from modes.batch import BatchRun, BatchSettings, BatchSummary  # noqa: E402
 from pipelines import Folders, Placement, build_services  # noqa: E402
 
@@ -33,7 +33,9 @@ def main() -> None:
                                   Placement(device="cpu"))
         pipe = diffusers_pipelines(services)["img2img"]
         no_sync = lambda: None  # noqa: E731
-        time_diffusers(pipe, "img2img", args.size, args.steps, args.strength, 0, no_sync)  # warm-up
+        # warm-up, both sides (the core's on a picture outside the folder: nothing of it can be reused)
+        time_diffusers(pipe, "img2img", args.size, args.steps, args.strength, 0, no_sync)
+        time_core(services, "img2img", args.size, args.steps, args.strength, 0, no_sync, picture=args.count + 1)
 
         def bare_model(jobs):
             return sum(time_diffusers(pipe, "img2img", args.size, args.steps, args.strength, i, no_sync).seconds
