@@ -5,8 +5,7 @@ unmaps it when it is freed. The VAE's activations are such blocks (a 512x512 dec
 encode and decode maps fresh memory and page-faults each of its 4 KiB pages again: about 250,000 faults a job at
 512x512. Taking every block from the heap instead, and keeping what is freed at its top (up to 2 GiB), lets the next
 job reuse the same pages: the same arithmetic, the same pictures, without the faults (the README's "Benchmarks" has
-the times).
-The process keeps its peak memory in hand, as PyTorch's CUDA caching allocator does on a GPU.
+the times). The process keeps its peak memory in hand, as PyTorch's CUDA caching allocator does on a GPU.
 
 This only applies to glibc (Linux), and only where the user has not tuned malloc through glibc's own environment
 variables (`MALLOC_MMAP_MAX_`, `MALLOC_TRIM_THRESHOLD_`, `MALLOC_MMAP_THRESHOLD_`, `GLIBC_TUNABLES`): to get glibc's

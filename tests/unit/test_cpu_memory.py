@@ -27,17 +27,22 @@ def faults_of_one_block():
 
 applied = keep_freed_memory()
 print(json.dumps({"applied": applied, "again": keep_freed_memory(),
-                  "faults": [faults_of_one_block() for _ in range(5)]}))
+                  "faults": [faults_of_one_block() for _ in range(8)]}))
 """
 PAGES = (64 << 20) // 4096
 
 
-def probe(**env) -> dict:
+def last_line_of(code: str, **env) -> str:
+    """Run `code` in a fresh Python with malloc untuned (plus `env`); its last printed line."""
     environment = {k: v for k, v in os.environ.items() if k not in cpu_memory.USER_SETTINGS}
     environment.update(env, PYTHONPATH=ROOT)
-    out = subprocess.run([sys.executable, "-c", PROBE], env=environment, capture_output=True, text=True, timeout=120,
+    out = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300,
                          check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return out.strip().splitlines()[-1]
+
+
+def probe(**env) -> dict:
+    return json.loads(last_line_of(PROBE, **env))
 
 
 glibc = pytest.mark.skipif(not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
@@ -48,9 +53,12 @@ glibc = pytest.mark.skipif(not sys.platform.startswith("linux") or os.confstr("C
 def test_freed_blocks_are_reused_without_page_faults():
     result = probe()
     assert result["applied"] and result["again"]
-    first, _, *later = result["faults"]
-    assert first >= PAGES * 0.9, result  # the first use maps the block: a fault per page
-    assert all(n < PAGES * 0.05 for n in later), result  # once the heap has grown, the same pages serve again
+    faults = result["faults"]
+    assert faults[0] >= PAGES * 0.9, result  # the first use maps the block: a fault per page
+    # the heap may grow once more (another thread's small blocks can land above the freed one), then it is reused:
+    # 8 uses fault on at most 2 blocks' pages in all (glibc's default: on 8), and the last ones on none
+    assert sum(faults) < PAGES * 2.1, result
+    assert all(n < PAGES * 0.05 for n in faults[-3:]), result
 
 
 @glibc
@@ -67,8 +75,4 @@ def test_the_cpu_model_manager_applies_the_policy():
             "services = build_services('builtin:tiny', Folders(ckpt_dir=None, outdir=None), Placement(device='cpu'))\n"
             "print(cpu_memory._applied)\n"
             "services.close()\n")
-    environment = {k: v for k, v in os.environ.items() if k not in cpu_memory.USER_SETTINGS}
-    environment["PYTHONPATH"] = ROOT
-    out = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=300,
-                         check=True).stdout
-    assert out.strip().splitlines()[-1] == "True"
+    assert last_line_of(code) == "True"
