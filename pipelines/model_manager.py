@@ -19,7 +19,7 @@ from .networks import Embedding, Library, text_encoder_dims
 log = logging.getLogger(__name__)
 
 BUILTIN_NOTICE = ("Using the built-in tiny model: its weights are random, so its pictures are noise. "
-                  "Put a checkpoint (.safetensors, or a diffusers folder) under {ckpt_dir} or pass --ckpt to use a "
+                  "Put a checkpoint (.safetensors, or a diffusers folder) under {where} or pass --ckpt to use a "
                   "real one.")
 
 
@@ -127,7 +127,8 @@ class ModelManager:
             info = next((c for c in self.checkpoints() if c.path == info.path), info)
             self.model.info = info
         self.checkpoint = info
-        self.notices = [BUILTIN_NOTICE.format(ckpt_dir=self.ckpt_dir)] if info.builtin else []
+        where = self.ckpt_dir or "a folder named by --ckpt-dir"
+        self.notices = [BUILTIN_NOTICE.format(where=where)] if info.builtin else []
         for notice in self.notices:
             log.warning(notice)
         log.info("Loaded %s (%s) on %s", info.title, self.model.hash, self.device)

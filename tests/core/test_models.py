@@ -95,7 +95,17 @@ def test_an_sdxl_folder_loads_and_runs_img2img_and_inpaint(models_dir, tmp_path)
         assert np.array_equal(out[:16], pixels(source)[:16])
         assert (out[48:80, 48:80] != pixels(source)[48:80, 48:80]).any()
         services.models.load("builtin:tiny")  # switching checkpoints
-        assert not services.models.model.is_sdxl and services.models.notices
+        assert not services.models.model.is_sdxl and f"under {models_dir} or pass --ckpt" in services.models.notices[0]
+    finally:
+        services.close()
+
+
+def test_the_built_in_models_notice_names_the_flag_when_no_checkpoint_folder_is_set():
+    services = build_services("builtin:tiny", Folders(ckpt_dir=None, outdir=None))
+    try:
+        notice, = services.models.notices
+        assert "its pictures are noise" in notice and "under a folder named by --ckpt-dir" in notice
+        assert "None" not in notice
     finally:
         services.close()
 
