@@ -68,6 +68,27 @@ def generate_and_wait(page, outdir, expect_images=1, timeout=120, sampling=True)
     return new
 
 
+GALLERY_IMAGES = """async () => Promise.all(Array.from(document.querySelectorAll('#gallery img')).map(async i => {
+  let answer = null;
+  try { answer = (await fetch(i.currentSrc || i.src)).status; } catch (e) { answer = String(e); }
+  const r = i.getBoundingClientRect();
+  return {src: (i.currentSrc || i.src).slice(-80), complete: i.complete, naturalWidth: i.naturalWidth,
+          loading: i.loading, box: [r.x, r.y, r.width, r.height], answer};
+}))"""
+
+
+def wait_for_gallery_picture(page, width, timeout=30):
+    """Until a picture `width` wide has loaded in the gallery; else a failure that says what each of its <img>s is
+    (source, loaded, size, lazy or not, where, and what its URL answers now), with a screenshot."""
+    condition = f"[...document.querySelectorAll('#gallery img')].some(i => i.naturalWidth === {width})"
+    try:
+        page.wait_for_function(condition, timeout=timeout * 1000)
+    except Exception:  # Playwright's TimeoutError
+        screenshot(page, f"gallery-not-loaded-{width}")
+        pytest.fail(f"no {width}-wide picture loaded in the gallery in {timeout} s; its images: "
+                    f"{page.evaluate(GALLERY_IMAGES)}; progress: {page.locator('#progress_status').inner_text()}")
+
+
 def saved_files(outdir):
     return glob.glob(os.path.join(str(outdir), "img2img-images", "*", "*.png"))
 

@@ -2,7 +2,7 @@
 import time
 
 from tests.helpers import noise_image
-from tests.ui.browser import generate_and_wait, needs_chromium, set_number
+from tests.ui.browser import generate_and_wait, needs_chromium, set_number, wait_for_gallery_picture
 
 pytestmark = needs_chromium
 
@@ -115,7 +115,6 @@ def test_an_admin_sees_the_whole_queue_on_the_page_and_stops_anyones_job(browser
             cid.locator("#img2img_image input[type=file]").set_input_files(str(source))
             cid.wait_for_selector("#img2img_image img", timeout=30000)
             generate_and_wait(cid, tmp_path / "outputs", sampling=False)
-            cid.wait_for_function("[...document.querySelectorAll('#gallery img')].some(i => i.naturalWidth === 64)",
-                                  timeout=30000)
+            wait_for_gallery_picture(cid, 64)
         finally:
             sender.join(120)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import noise_image
-from tests.ui.browser import generate_and_wait, needs_chromium, open_tab, screenshot, set_number
+from tests.ui.browser import (generate_and_wait, needs_chromium, open_tab, screenshot, set_number,
+                              wait_for_gallery_picture)
 
 pytestmark = needs_chromium
 
@@ -43,9 +44,7 @@ def test_the_gallery_shows_the_whole_result_at_its_aspect_ratio(browser, server,
     page.locator("#img2img_image input[type=file]").set_input_files(str(source))
     page.wait_for_selector("#img2img_image img", timeout=30000)
     generate_and_wait(page, server[1], sampling=False)
-    # the preview's picture has loaded (a busy machine may take more than a moment)
-    page.wait_for_function(f"Array.from(document.querySelectorAll('#gallery img')).some(i => i.naturalWidth === "
-                           f"{width})", timeout=30000)
+    wait_for_gallery_picture(page, width)  # a busy machine may take more than a moment
     page.wait_for_timeout(500)
     shown = page.evaluate(SHOWN_PICTURE)
     screenshot(page, f"gallery-{width}x{height}")
