@@ -301,7 +301,8 @@ class Api:
         stats = torch.cuda.memory_stats()
         return {"ram": ram, "cuda": {
             "system": {"free": free_gpu, "used": total_gpu - free_gpu, "total": total_gpu},
-            "active": {"current": stats.get("active_bytes.all.current", 0), "peak": stats.get("active_bytes.all.peak", 0)},
+            "active": {"current": stats.get("active_bytes.all.current", 0),
+                       "peak": stats.get("active_bytes.all.peak", 0)},
             "allocated": {"current": stats.get("allocated_bytes.all.current", 0),
                           "peak": stats.get("allocated_bytes.all.peak", 0)},
             "reserved": {"current": stats.get("reserved_bytes.all.current", 0),

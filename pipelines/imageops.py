@@ -29,7 +29,8 @@ class ImageInputError(ValueError):
 # reading
 
 def fix_image(image: Image.Image) -> Image.Image:
-    """A1111's `images.fix_image`: honour the EXIF orientation, and make palette/RGB transparency a real alpha channel."""
+    """A1111's `images.fix_image`: honour the EXIF orientation, and make palette/RGB transparency a real alpha
+    channel."""
     image = ImageOps.exif_transpose(image)
     if image.mode in ("RGB", "P") and isinstance(image.info.get("transparency"), bytes):
         image = image.convert("RGBA")
@@ -144,7 +145,8 @@ def scaled_size(width: int, height: int, scale: float) -> Tuple[int, int]:
 # masks
 
 def create_binary_mask(image: Image.Image, round: bool = True) -> Image.Image:
-    """A1111 `create_binary_mask`: the alpha channel when it is not fully opaque (thresholded at 128), else luminance."""
+    """A1111 `create_binary_mask`: the alpha channel when it is not fully opaque (thresholded at 128), else
+    luminance."""
     if image.mode == "RGBA" and image.getextrema()[-1] != (255, 255):
         alpha = image.split()[-1]
         return alpha.point(lambda x: 255 if x > 128 else 0) if round else alpha
@@ -235,7 +237,8 @@ def latent_mask(mask: Image.Image, width: int, height: int, round: bool = True) 
 
 
 def fill(image: Image.Image, mask: Image.Image) -> Image.Image:
-    """"Masked content: fill": the hole filled with ever sharper blurs of the surrounding colours (A1111 masking.fill)."""
+    """"Masked content: fill": the hole filled with ever sharper blurs of the surrounding colours (A1111
+    masking.fill)."""
     image_mod = Image.new("RGBA", image.size)
     image_masked = Image.new("RGBa", image.size)
     image_masked.paste(image.convert("RGBA").convert("RGBa"), mask=ImageOps.invert(mask.convert("L")))

@@ -117,8 +117,9 @@ def test_masks_pair_one_mask_with_each_init_image(api):
                                        mask_blur=0))
     outs = [pixels(decode(i)) for i in result["images"]]
     assert len(outs) == 2
-    assert np.array_equal(outs[0][:, 72:], pixels(sources[0])[:, 72:]) and (outs[0][:, :56] != pixels(sources[0])[:, :56]).any()
-    assert np.array_equal(outs[1][:, :56], pixels(sources[1])[:, :56]) and (outs[1][:, 72:] != pixels(sources[1])[:, 72:]).any()
+    first, second = pixels(sources[0]), pixels(sources[1])
+    assert np.array_equal(outs[0][:, 72:], first[:, 72:]) and (outs[0][:, :56] != first[:, :56]).any()
+    assert np.array_equal(outs[1][:, :56], second[:, :56]) and (outs[1][:, 72:] != second[:, 72:]).any()
     assert json.loads(result["info"])["all_seeds"] == [5, 6]
     bad = post(api, "img2img", dict(SMALL, init_images=[b64(sources[0])], masks=[b64(sources[0])] * 2), 422)
     assert "one mask per init image" in bad["detail"]
@@ -172,7 +173,9 @@ def test_png_info_reads_back_the_parameters(api):
 
 def test_information_routes_have_a1111s_shapes(api):
     url = api[0]
-    get = lambda route: requests.get(f"{url}/{route}", timeout=30).json()
+
+    def get(route):
+        return requests.get(f"{url}/{route}", timeout=30).json()
     assert {"name", "aliases", "options"} <= set(get("samplers")[0]) and get("samplers")[0]["name"] == "DPM++ 2M"
     assert {"name", "label"} <= set(get("schedulers")[0])
     samplers = {s["name"]: s for s in get("samplers")}
@@ -235,9 +238,9 @@ def test_options_change_what_get_returns_and_survive_a_restart(tmp_path):
     with app_server(str(tmp_path), "--nowebui") as (url, _):
         options = requests.get(url + "/sdapi/v1/options", timeout=10).json()
         assert options["img2img_color_correction"] is False and options["sd_model_checkpoint"] == "builtin:tiny"
-        assert requests.post(url + "/sdapi/v1/options", json={"img2img_color_correction": True,
-                                                              "sd_model_checkpoint": "builtin:tiny-inpainting",
-                                                              "some_extension_setting": 3}, timeout=60).status_code == 200
+        change = {"img2img_color_correction": True, "sd_model_checkpoint": "builtin:tiny-inpainting",
+                  "some_extension_setting": 3}
+        assert requests.post(url + "/sdapi/v1/options", json=change, timeout=60).status_code == 200
         options = requests.get(url + "/sdapi/v1/options", timeout=10).json()
         assert options["img2img_color_correction"] is True and options["some_extension_setting"] == 3
         bad = requests.post(url + "/sdapi/v1/options", json={"sd_model_checkpoint": "nope"}, timeout=10)

@@ -57,8 +57,8 @@ def test_a_folder_tree_with_masks_by_stem(services, tmp_path):
         box = (0, 0, image.width // 2, image.height)
         boxes[rel] = box
         os.makedirs(masks / os.path.dirname(rel), exist_ok=True)
-        rect_mask(*image.size, box).save(masks / os.path.dirname(rel) / (os.path.splitext(os.path.basename(rel))[0]
-                                                                          + ".png"))
+        stem = os.path.splitext(os.path.basename(rel))[0]
+        rect_mask(*image.size, box).save(masks / os.path.dirname(rel) / (stem + ".png"))
     summary, _ = run_batch(services, input_dir=str(src), output_dir=str(out), mask_dir=str(masks))
     assert len(summary.done) == 12 and not summary.skipped and not summary.failed
     for rel in rels:

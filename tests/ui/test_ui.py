@@ -169,8 +169,8 @@ def test_gradio_client_calls_each_mode(server, tmp_path):
     mask_path = tmp_path / "mask.png"
     Image.new("L", (96, 64), 255).save(mask_path)
     gallery, _, _, info = client.predict(upload_image=handle_file(str(source_path)),
-                                           upload_mask=handle_file(str(mask_path)), steps=4, width=64, height=64,
-                                           seed=13, api_name="/inpaint_upload")
+                                         upload_mask=handle_file(str(mask_path)), steps=4, width=64, height=64,
+                                         seed=13, api_name="/inpaint_upload")
     assert len(gallery) == 1 and "Mask blur: 4" in info
 
 

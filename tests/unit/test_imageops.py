@@ -60,7 +60,8 @@ def test_resize_and_fill_of_the_same_ratio_is_a_plain_resize():
 
 def test_latent_upscale_mode_resizes_like_fill_when_asked_to_resize_pixels():
     im = noise_image(200, 100)
-    assert np.array_equal(pixels(imageops.resize_image(3, im, 100, 100)), pixels(imageops.resize_image(2, im, 100, 100)))
+    assert np.array_equal(pixels(imageops.resize_image(3, im, 100, 100)),
+                          pixels(imageops.resize_image(2, im, 100, 100)))
 
 
 @pytest.mark.parametrize("size, scale, expected", [((1000, 750), 0.5, (496, 368)), ((512, 512), 1.0, (512, 512)),
@@ -250,7 +251,9 @@ def test_color_correction_pulls_colours_toward_the_init_picture_and_keeps_lumino
     generated = Image.new("RGB", (32, 32), (40, 40, 200))
     out = pixels(imageops.apply_color_correction(imageops.color_correction_target(target), generated))[0, 0]
     assert out[0] > out[2]  # now red-ish
-    lum = lambda c: 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
+
+    def lum(c):
+        return 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]
     assert abs(lum(out) - lum((40, 40, 200))) <= 1.5
 
 

@@ -3,15 +3,15 @@ from pipelines.infotext import create_infotext, parse_generation_parameters
 
 EXAMPLE_IMG2IMG = """a cozy cabin in a snowy forest at dusk, warm light in the windows, highly detailed
 Negative prompt: blurry, lowres, watermark
-Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234567890, Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.75, Version: v1.10.1"""
+Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234567890, Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Denoising strength: 0.75, Version: v1.10.1"""  # noqa: E501 (A1111's infotext, one line as it writes it)
 
 EXAMPLE_INPAINT = """a red leather armchair in a sunlit living room
 Negative prompt: lowres, bad anatomy
-Steps: 30, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.5, Seed: 3405691582, Size: 512x512, Model hash: c6bbc15e32, Model: sd-v1-5-inpainting, Denoising strength: 0.9, Conditional mask weight: 1.0, Mask blur: 4, Inpaint area: Only masked, Masked area padding: 32, Masked content: fill, Version: v1.10.1"""
+Steps: 30, Sampler: Euler a, Schedule type: Automatic, CFG scale: 7.5, Seed: 3405691582, Size: 512x512, Model hash: c6bbc15e32, Model: sd-v1-5-inpainting, Denoising strength: 0.9, Conditional mask weight: 1.0, Mask blur: 4, Inpaint area: Only masked, Masked area padding: 32, Masked content: fill, Version: v1.10.1"""  # noqa: E501 (A1111's infotext, one line as it writes it)
 
 EXAMPLE_SDXL = """portrait of a woman, (freckles:1.2), <lora:add_detail:0.6>
 Negative prompt: (worst quality:1.4), lowres
-Steps: 25, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 6.5, Seed: 2776458172, Size: 832x1216, Model hash: 31e35c80fc, Model: sd_xl_base_1.0, Variation seed: 1508394226, Variation seed strength: 0.15, Denoising strength: 0.45, Soft inpainting enabled: True, Soft inpainting schedule bias: 1, Soft inpainting preservation strength: 0.5, Soft inpainting transition contrast boost: 4, Soft inpainting mask influence: 0, Soft inpainting difference threshold: 0.5, Soft inpainting difference contrast: 2, Mask mode: Inpaint not masked, Mask blur: 16, Masked content: latent noise, Lora hashes: "add_detail: 7c6bad76eb54", Version: v1.10.1"""
+Steps: 25, Sampler: DPM++ 2M SDE, Schedule type: Karras, CFG scale: 6.5, Seed: 2776458172, Size: 832x1216, Model hash: 31e35c80fc, Model: sd_xl_base_1.0, Variation seed: 1508394226, Variation seed strength: 0.15, Denoising strength: 0.45, Soft inpainting enabled: True, Soft inpainting schedule bias: 1, Soft inpainting preservation strength: 0.5, Soft inpainting transition contrast boost: 4, Soft inpainting mask influence: 0, Soft inpainting difference threshold: 0.5, Soft inpainting difference contrast: 2, Mask mode: Inpaint not masked, Mask blur: 16, Masked content: latent noise, Lora hashes: "add_detail: 7c6bad76eb54", Version: v1.10.1"""  # noqa: E501 (A1111's infotext, one line as it writes it)
 
 
 def test_plain_img2img_example():
