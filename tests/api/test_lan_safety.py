@@ -264,9 +264,13 @@ def test_an_admin_sees_the_whole_queue_and_stops_anyones_job(logins):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not requests.get(f"{url}/queue", auth=("ann", "pw1"), timeout=10).json():
             time.sleep(0.2)
-        everyone = requests.get(f"{url}/queue", auth=("ann", "pw1"), timeout=10).json()
-        assert [(j["owner"], j["running"]) for j in everyone] == [("user:bob", True)]
-        assert requests.get(f"{url}/queue", auth=("bob", "pw2"), timeout=10).json() == everyone  # his own
+
+        def rows(user, password):  # who and where, not the step, which moves between two requests
+            return [(j["owner"], j["running"], j["position"], j["worker"])
+                    for j in requests.get(f"{url}/queue", auth=(user, password), timeout=10).json()]
+        everyone = rows("ann", "pw1")
+        assert everyone == [("user:bob", True, 0, "local")]
+        assert rows("bob", "pw2") == everyone  # his own
         refused = requests.post(f"{url}/interrupt", params={"owner": "user:ann"}, auth=("bob", "pw2"), timeout=10)
         assert refused.status_code == 403
         assert requests.post(f"{url}/interrupt", params={"owner": "user:bob"}, auth=("ann", "pw1"),
