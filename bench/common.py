@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Tuple, TypeVar
 
 import numpy as np
 import torch
@@ -51,6 +51,28 @@ class Comparison:
     core: Timing  # the best run of each side
     diffusers: Timing
     ratio: float  # core/diffusers: the median of the pairs' ratios
+
+
+T = TypeVar("T")
+
+
+def in_turns(first: Callable[[int], T], second: Callable[[int], T], repeats: int) -> Tuple[List[T], List[T]]:
+    """`repeats` pairs of runs, one of each side, the two runs of a pair one after the other and in turns (first
+    then second, then second then first), so that drift on a shared machine hits both sides of a pair alike. Each
+    side is called with the pair's number."""
+    firsts, seconds = [], []
+    for r in range(repeats):
+        if r % 2 == 0:
+            firsts.append(first(r))
+        seconds.append(second(r))
+        if r % 2 == 1:
+            firsts.append(first(r))
+    return firsts, seconds
+
+
+def median_ratio(firsts: List[float], seconds: List[float]) -> float:
+    """The median of the pairs' time ratios, first/second."""
+    return statistics.median(a / b for a, b in zip(firsts, seconds))
 
 
 def its_between(stamps: List[float]) -> float:
@@ -126,18 +148,16 @@ def compare(services: Services, size: int, steps: int, strength: float, repeats:
     The times shown are each side's best run."""
     pipes = diffusers_pipelines(services)
     results: Dict[str, Comparison] = {}
+
+    def picture(r: int) -> int:
+        return 1 + r if fresh_pictures else 0
     for case in CASES:
-        core_runs, bare_runs = [], []
         time_core(services, case, size, steps, strength, 1, sync)  # warm-up
         time_diffusers(pipes[case], case, size, steps, strength, 1, sync)
-        for r in range(repeats):
-            core_first, picture = r % 2 == 0, 1 + r if fresh_pictures else 0
-            if core_first:
-                core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync, picture))
-            bare_runs.append(time_diffusers(pipes[case], case, size, steps, strength, 1 + r, sync, picture))
-            if not core_first:
-                core_runs.append(time_core(services, case, size, steps, strength, 1 + r, sync, picture))
-        ratio = statistics.median(c.seconds / b.seconds for c, b in zip(core_runs, bare_runs))
+        core_runs, bare_runs = in_turns(
+            lambda r: time_core(services, case, size, steps, strength, 1 + r, sync, picture(r)),
+            lambda r: time_diffusers(pipes[case], case, size, steps, strength, 1 + r, sync, picture(r)), repeats)
+        ratio = median_ratio([c.seconds for c in core_runs], [b.seconds for b in bare_runs])
         core, bare = best_timing(core_runs), best_timing(bare_runs)
         results[case] = Comparison(core, bare, ratio)
         print(f"{label}{case:8s} {size}x{size} {steps} steps @ {strength}: core {core.seconds:7.3f} s "

@@ -10,7 +10,6 @@ work of A should cost about the crop's, not the source's: the last line is `only
 is <= 1.10 at 4096, <= 1.05 at 2048).
 """
 import argparse
-import statistics
 import os
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import add_job_arguments  # noqa: E402
+from bench.common import add_job_arguments, in_turns, median_ratio  # noqa: E402
 from pipelines import Done, Failed, Folders, Job, Placement, build_services  # noqa: E402
 
 
@@ -62,13 +61,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as outdir:
         services = build_services("builtin:tiny", Folders(ckpt_dir=None, outdir=outdir), Placement(device="cpu"))
         time_job(services, big), time_job(services, plain)  # warm-up
-        times = {"only masked": [], "plain": []}
-        for r in range(args.repeats):
-            for name in ("only masked", "plain") if r % 2 == 0 else ("plain", "only masked"):
-                times[name].append(time_job(services, big if name == "only masked" else plain))
+        masked, plains = in_turns(lambda r: time_job(services, big), lambda r: time_job(services, plain), args.repeats)
         services.close()
-    best = {name: min(runs) for name, runs in times.items()}
-    ratio = statistics.median(a / b for a, b in zip(times["only masked"], times["plain"]))
+    best = {"only masked": min(masked), "plain": min(plains)}
+    ratio = median_ratio(masked, plains)
     print(f"only masked, {args.mask}x{args.mask} mask in {args.source}x{args.source}: {best['only masked']:.3f} s   "
           f"plain {args.size}x{args.size} inpaint: {best['plain']:.3f} s (best runs)", flush=True)
     print(f"only-masked/plain ratio: {ratio:.3f}")

@@ -80,10 +80,11 @@ GALLERY_IMAGES = """async () => Promise.all(Array.from(document.querySelectorAll
 def wait_for_gallery_picture(page, width, timeout=30):
     """Until a picture `width` wide has loaded in the gallery; else a failure that says what each of its <img>s is
     (source, loaded, size, lazy or not, where, and what its URL answers now), with a screenshot."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     condition = f"[...document.querySelectorAll('#gallery img')].some(i => i.naturalWidth === {width})"
     try:
         page.wait_for_function(condition, timeout=timeout * 1000)
-    except Exception:  # Playwright's TimeoutError
+    except PlaywrightTimeout:
         screenshot(page, f"gallery-not-loaded-{width}")
         pytest.fail(f"no {width}-wide picture loaded in the gallery in {timeout} s; its images: "
                     f"{page.evaluate(GALLERY_IMAGES)}; progress: {page.locator('#progress_status').inner_text()}")
